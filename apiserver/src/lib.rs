@@ -1,0 +1,25 @@
+//! rkube's Kubernetes-compatible API server.
+//!
+//! Layers, from the wire inwards: `http` (TLS, auth, routing, content
+//! negotiation, Status errors) → `registry` (one generic store driven by
+//! per-kind strategies) → `storage` (the revisioned key/value contract and
+//! its backends). Pure helpers (`validation`, `defaults`, `selector`,
+//! `printers`, `patch`, `protobuf`, `meta`) do no IO.
+
+pub mod defaults;
+pub mod error;
+pub mod http;
+pub mod meta;
+pub mod namespace_lifecycle;
+pub mod patch;
+pub mod printers;
+pub mod protobuf;
+pub mod registry;
+pub mod selector;
+pub mod server;
+pub mod storage;
+pub mod tls;
+pub mod validation;
+
+pub use error::{ApiError, ApiResult, Reason};
+pub use server::{run, Config, ServerError};

@@ -1,0 +1,153 @@
+//! Kinds whose only special behaviour is their descriptor and typed shape.
+
+use openapi::{ResourceDescriptor, Subresource};
+use serde_json::Value;
+
+use super::{ALL_VERBS, STATUS_VERBS};
+use crate::registry::strategy::{roundtrip, Strategy};
+use k8s_openapi::api::core::v1 as core;
+
+macro_rules! simple_kind {
+    ($name:ident, $ty:ty, $desc:expr) => {
+        pub struct $name;
+        impl Strategy for $name {
+            fn descriptor(&self) -> &ResourceDescriptor {
+                static D: ResourceDescriptor = $desc;
+                &D
+            }
+            fn normalize(&self, obj: Value) -> Result<Value, String> {
+                roundtrip::<$ty>(obj)
+            }
+        }
+    };
+}
+
+const fn core_kind(
+    kind: &'static str,
+    resource: &'static str,
+    singular: &'static str,
+    namespaced: bool,
+    short_names: &'static [&'static str],
+) -> ResourceDescriptor {
+    ResourceDescriptor {
+        group: "",
+        version: "v1",
+        kind,
+        resource,
+        singular,
+        namespaced,
+        verbs: ALL_VERBS,
+        short_names,
+        categories: &[],
+        subresources: &[],
+    }
+}
+
+simple_kind!(
+    ConfigMaps,
+    core::ConfigMap,
+    core_kind("ConfigMap", "configmaps", "configmap", true, &["cm"])
+);
+simple_kind!(
+    Secrets,
+    core::Secret,
+    core_kind("Secret", "secrets", "secret", true, &[])
+);
+simple_kind!(
+    Endpoints,
+    core::Endpoints,
+    core_kind("Endpoints", "endpoints", "endpoints", true, &["ep"])
+);
+simple_kind!(
+    ServiceAccounts,
+    core::ServiceAccount,
+    core_kind(
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        true,
+        &["sa"]
+    )
+);
+simple_kind!(
+    LimitRanges,
+    core::LimitRange,
+    core_kind("LimitRange", "limitranges", "limitrange", true, &["limits"])
+);
+simple_kind!(
+    PodTemplates,
+    core::PodTemplate,
+    core_kind("PodTemplate", "podtemplates", "podtemplate", true, &[])
+);
+simple_kind!(
+    Events,
+    core::Event,
+    core_kind("Event", "events", "event", true, &["ev"])
+);
+simple_kind!(
+    EventsV1,
+    k8s_openapi::api::events::v1::Event,
+    ResourceDescriptor {
+        group: "events.k8s.io",
+        version: "v1",
+        kind: "Event",
+        resource: "events",
+        singular: "event",
+        namespaced: true,
+        verbs: ALL_VERBS,
+        short_names: &["ev"],
+        categories: &[],
+        subresources: &[],
+    }
+);
+simple_kind!(
+    ResourceQuotas,
+    core::ResourceQuota,
+    ResourceDescriptor {
+        subresources: &[Subresource {
+            name: "status",
+            group: "",
+            version: "v1",
+            kind: "ResourceQuota",
+            verbs: STATUS_VERBS
+        }],
+        ..core_kind(
+            "ResourceQuota",
+            "resourcequotas",
+            "resourcequota",
+            true,
+            &["quota"]
+        )
+    }
+);
+simple_kind!(
+    Bindings,
+    core::Binding,
+    ResourceDescriptor {
+        verbs: &["create"],
+        ..core_kind("Binding", "bindings", "binding", true, &[])
+    }
+);
+
+/// Nodes keep the status their kubelet reports on create.
+pub struct Nodes;
+
+impl Strategy for Nodes {
+    fn descriptor(&self) -> &ResourceDescriptor {
+        static D: ResourceDescriptor = ResourceDescriptor {
+            subresources: &[Subresource {
+                name: "status",
+                group: "",
+                version: "v1",
+                kind: "Node",
+                verbs: STATUS_VERBS,
+            }],
+            ..core_kind("Node", "nodes", "node", false, &["no"])
+        };
+        &D
+    }
+    fn normalize(&self, obj: Value) -> Result<Value, String> {
+        roundtrip::<core::Node>(obj)
+    }
+    fn prepare_for_create(&self, _obj: &mut Value) {}
+}

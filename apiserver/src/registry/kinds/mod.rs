@@ -1,0 +1,48 @@
+//! The strategies of every served kind. Adding a kind means adding a
+//! strategy here and listing it in `all()`.
+
+mod core_simple;
+mod namespace;
+mod pod;
+mod replication_controller;
+mod service;
+
+use std::sync::Arc;
+
+use super::strategy::Strategy;
+
+pub use pod::qos_class;
+pub use service::{ServiceAllocators, SERVICE_CIDR_DEFAULT};
+
+pub(crate) const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+pub(crate) const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
+
+/// Every stored kind, in the order discovery lists them.
+pub fn all() -> Vec<Arc<dyn Strategy>> {
+    vec![
+        Arc::new(core_simple::Bindings),
+        Arc::new(core_simple::ConfigMaps),
+        Arc::new(core_simple::Endpoints),
+        Arc::new(core_simple::Events),
+        Arc::new(core_simple::LimitRanges),
+        Arc::new(namespace::Namespaces),
+        Arc::new(core_simple::Nodes),
+        Arc::new(core_simple::PodTemplates),
+        Arc::new(pod::Pods),
+        Arc::new(replication_controller::ReplicationControllers),
+        Arc::new(core_simple::ResourceQuotas),
+        Arc::new(core_simple::Secrets),
+        Arc::new(core_simple::ServiceAccounts),
+        Arc::new(service::Services),
+        Arc::new(core_simple::EventsV1),
+    ]
+}

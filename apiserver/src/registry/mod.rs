@@ -1,0 +1,115 @@
+//! The registry of kinds: which resources are served, where each is kept in
+//! storage, and the generic store (`store.rs`) that runs every verb for every
+//! kind through its strategy.
+//!
+//! Owns the mapping from (group, version, resource) to strategy and the
+//! storage key layout. Must not know about HTTP.
+
+pub mod kinds;
+pub mod options;
+pub mod patch;
+pub mod store;
+pub mod strategy;
+pub mod subresources;
+pub mod watch;
+
+use std::sync::Arc;
+
+use openapi::ResourceDescriptor;
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::storage::{KeyValue, Storage};
+use kinds::ServiceAllocators;
+use strategy::Strategy;
+
+pub struct Registry {
+    pub storage: Arc<dyn Storage>,
+    kinds: Vec<Arc<dyn Strategy>>,
+    pub services: ServiceAllocators,
+    /// Wakes the namespace finalizer when a namespace starts terminating.
+    pub namespace_deleted: tokio::sync::Notify,
+}
+
+impl Registry {
+    pub fn new(storage: Arc<dyn Storage>, service_cidr: &str) -> Result<Self, String> {
+        Ok(Registry {
+            storage,
+            kinds: kinds::all(),
+            services: ServiceAllocators::new(service_cidr)?,
+            namespace_deleted: tokio::sync::Notify::new(),
+        })
+    }
+
+    pub fn strategies(&self) -> &[Arc<dyn Strategy>] {
+        &self.kinds
+    }
+
+    pub fn descriptors(&self) -> Vec<ResourceDescriptor> {
+        let mut d: Vec<ResourceDescriptor> =
+            self.kinds.iter().map(|k| k.descriptor().clone()).collect();
+        d.sort_by_key(|r| (!r.group.is_empty(), r.group, r.resource));
+        d
+    }
+
+    pub fn find(&self, group: &str, version: &str, resource: &str) -> Option<Arc<dyn Strategy>> {
+        self.kinds
+            .iter()
+            .find(|k| {
+                let d = k.descriptor();
+                d.group == group && d.version == version && d.resource == resource
+            })
+            .cloned()
+    }
+
+    pub fn find_kind(&self, group: &str, kind: &str) -> Option<Arc<dyn Strategy>> {
+        self.kinds
+            .iter()
+            .find(|k| k.descriptor().group == group && k.descriptor().kind == kind)
+            .cloned()
+    }
+
+    /// Storage prefix of a resource, optionally narrowed to one namespace.
+    pub fn prefix(s: &dyn Strategy, namespace: Option<&str>) -> String {
+        let d = s.descriptor();
+        let mut p = String::from("/registry/");
+        if !d.group.is_empty() {
+            p.push_str(d.group);
+            p.push('/');
+        }
+        p.push_str(d.resource);
+        p.push('/');
+        if let Some(ns) = namespace.filter(|_| d.namespaced) {
+            p.push_str(ns);
+            p.push('/');
+        }
+        p
+    }
+
+    pub fn key(s: &dyn Strategy, namespace: Option<&str>, name: &str) -> String {
+        let mut k = Self::prefix(s, namespace);
+        k.push_str(name);
+        k
+    }
+
+    /// A stored object with `metadata.resourceVersion` set from its revision.
+    pub fn decode(kv: &KeyValue) -> ApiResult<Value> {
+        let mut obj: Value = serde_json::from_slice(&kv.value)
+            .map_err(|e| ApiError::internal(format!("stored object {} is corrupt: {e}", kv.key)))?;
+        crate::meta::metadata_mut(&mut obj).insert(
+            "resourceVersion".into(),
+            Value::String(kv.mod_revision.to_string()),
+        );
+        Ok(obj)
+    }
+
+    /// The bytes stored for an object: everything but `resourceVersion`,
+    /// which is the storage revision.
+    pub fn encode(obj: &Value) -> Vec<u8> {
+        let mut obj = obj.clone();
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        serde_json::to_vec(&obj).expect("JSON values always serialize")
+    }
+}

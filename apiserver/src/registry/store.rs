@@ -1,0 +1,798 @@
+//! The generic store: every verb for every kind, driven by the kind's
+//! strategy. All writes go through `storage::guaranteed_update` or
+//! `Storage::create`; the store adds metadata rules, validation, admission
+//! and the namespace lifecycle checks.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Map, Value};
+
+use super::options::{DeleteOptions, FieldValidation, ListOptions, RvMatch, WriteOptions};
+use super::patch::{self, PatchType};
+use super::strategy::Strategy;
+use super::Registry;
+use crate::error::{ApiError, ApiResult, Reason};
+use crate::meta;
+use crate::storage::{self, KeyValue, Preconditions, Revision, StorageError, Update};
+
+/// Warnings to return in `Warning` headers.
+pub type Warnings = Vec<String>;
+
+/// Which part of an object an update addresses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Main,
+    Status,
+    /// A server-side change (binding, finalize): the change function alone
+    /// decides the result; no prepare hooks and no update validation.
+    Internal,
+}
+
+const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
+
+impl Registry {
+    /// Checks `apiVersion`/`kind` against the URL's kind and fills them in.
+    fn check_type_meta(s: &dyn Strategy, obj: &mut Value) -> ApiResult<()> {
+        let d = s.descriptor();
+        let gv = d.group_version();
+        let Some(map) = obj.as_object_mut() else {
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object",
+            ));
+        };
+        let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
+        let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        if kind.is_empty() {
+            return Err(ApiError::bad_request(
+                "Object 'Kind' is missing in the request body",
+            ));
+        }
+        if kind != d.kind || (!api_version.is_empty() && api_version != gv) {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({api_version}) does not match the expected API version ({gv}) or the kind ({kind}) is not {}",
+                d.kind
+            )));
+        }
+        map.insert("apiVersion".into(), Value::String(gv));
+        Ok(())
+    }
+
+    /// Runs the typed round trip; unknown fields become warnings or, with
+    /// strict validation, a 400.
+    fn normalize(
+        s: &dyn Strategy,
+        obj: Value,
+        fv: FieldValidation,
+    ) -> ApiResult<(Value, Warnings)> {
+        let d = s.descriptor();
+        let out = s.normalize(obj.clone()).map_err(|e| {
+            ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: {e}",
+                d.kind, d.version, d.kind
+            ))
+        })?;
+        let mut unknown = Vec::new();
+        if fv != FieldValidation::Ignore {
+            unknown_fields(&obj, &out, "", &mut unknown);
+        }
+        if fv == FieldValidation::Strict && !unknown.is_empty() {
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                list.join(", ")
+            )));
+        }
+        Ok((
+            out,
+            unknown
+                .into_iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect(),
+        ))
+    }
+
+    fn set_namespace(s: &dyn Strategy, obj: &mut Value, ns: Option<&str>) -> ApiResult<()> {
+        let d = s.descriptor();
+        let meta = meta::metadata_mut(obj);
+        if !d.namespaced {
+            meta.remove("namespace");
+            return Ok(());
+        }
+        let ns = ns.unwrap_or("");
+        match meta.get("namespace").and_then(Value::as_str) {
+            Some(given) if !given.is_empty() && given != ns => Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )),
+            _ => {
+                meta.insert("namespace".into(), Value::String(ns.to_string()));
+                Ok(())
+            }
+        }
+    }
+
+    /// NamespaceLifecycle: content goes only into existing, active namespaces.
+    async fn check_namespace_active(&self, s: &dyn Strategy, ns: Option<&str>) -> ApiResult<()> {
+        if !s.descriptor().namespaced {
+            return Ok(());
+        }
+        let ns = ns.unwrap_or("");
+        let ns_strategy = self
+            .find("", "v1", "namespaces")
+            .expect("namespaces are served");
+        match self
+            .storage
+            .get(&Registry::key(ns_strategy.as_ref(), None, ns))
+            .await
+        {
+            Ok(kv) => {
+                let obj = Registry::decode(&kv)?;
+                if meta::deletion_timestamp(&obj).is_some()
+                    || obj.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
+                {
+                    let mut e = ApiError::new(
+                        Reason::Forbidden,
+                        format!(
+                            "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                            s.descriptor().resource,
+                            ""
+                        ),
+                    );
+                    e.details = Some(Box::new(crate::error::Details {
+                        kind: s.descriptor().resource.to_string(),
+                        causes: vec![
+                            json!({"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}),
+                        ],
+                        ..Default::default()
+                    }));
+                    return Err(e);
+                }
+                Ok(())
+            }
+            Err(StorageError::NotFound { .. }) => Err(ApiError::not_found("", "namespaces", ns)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn create(
+        &self,
+        s: &dyn Strategy,
+        ns: Option<&str>,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> ApiResult<(Value, Warnings)> {
+        let d = s.descriptor();
+        Self::check_type_meta(s, &mut obj)?;
+        let (mut obj, warnings) = Self::normalize(s, obj, opts.field_validation)?;
+        Self::set_namespace(s, &mut obj, ns)?;
+        {
+            let m = meta::metadata_mut(&mut obj);
+            if m.get("resourceVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|rv| !rv.is_empty())
+            {
+                return Err(ApiError::bad_request(
+                    "resourceVersion should not be set on objects to be created",
+                ));
+            }
+            let name = m.get("name").and_then(Value::as_str).unwrap_or("");
+            if name.is_empty() {
+                if let Some(g) = m
+                    .get("generateName")
+                    .and_then(Value::as_str)
+                    .filter(|g| !g.is_empty())
+                {
+                    let generated = format!("{g}{}", meta::generated_suffix());
+                    m.insert("name".into(), Value::String(generated));
+                }
+            }
+            m.insert("uid".into(), Value::String(meta::new_uid()));
+            m.insert(
+                "creationTimestamp".into(),
+                Value::String(meta::now_rfc3339()),
+            );
+            m.remove("deletionTimestamp");
+            m.remove("deletionGracePeriodSeconds");
+            m.remove("generation");
+            m.remove("managedFields");
+        }
+        if s.tracks_generation() {
+            meta::metadata_mut(&mut obj).insert("generation".into(), json!(1));
+        }
+        s.prepare_for_create(&mut obj);
+        s.default(&mut obj);
+        let name = meta::name(&obj).to_string();
+        let errs = s.validate(&obj);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid(d.group, d.kind, &name, &errs));
+        }
+        self.check_namespace_active(s, ns).await?;
+        s.admit_create(self, &mut obj)?;
+        if opts.dry_run {
+            s.release(self, &obj);
+            return Ok((obj, warnings));
+        }
+        let key = Registry::key(s, ns, &name);
+        match self.storage.create(&key, Registry::encode(&obj)).await {
+            Ok(kv) => Ok((Registry::decode(&kv)?, warnings)),
+            Err(e) => {
+                s.release(self, &obj);
+                Err(ApiError::from_storage(e, d.group, d.resource, &name))
+            }
+        }
+    }
+
+    pub async fn get(&self, s: &dyn Strategy, ns: Option<&str>, name: &str) -> ApiResult<Value> {
+        let d = s.descriptor();
+        let kv = self
+            .storage
+            .get(&Registry::key(s, ns, name))
+            .await
+            .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
+        Registry::decode(&kv)
+    }
+
+    /// A matcher for list and watch filtering; rejects unsupported fields.
+    pub fn matcher(s: &Arc<dyn Strategy>, opts: &ListOptions) -> ApiResult<Matcher> {
+        for f in opts.field_selector.fields() {
+            if s.field_value(f, &Value::Null).is_none() {
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {f}"
+                )));
+            }
+        }
+        Ok(Matcher {
+            strategy: s.clone(),
+            labels: opts.label_selector.clone(),
+            fields: opts.field_selector.clone(),
+        })
+    }
+
+    pub async fn list(
+        &self,
+        s: &Arc<dyn Strategy>,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> ApiResult<Value> {
+        let d = s.descriptor();
+        let matcher = Arc::new(Self::matcher(s, opts)?);
+        let prefix = Registry::prefix(s.as_ref(), ns);
+        let mut sopts = storage::ListOptions {
+            limit: opts.limit.filter(|l| *l > 0),
+            ..Default::default()
+        };
+        if let Some(token) = &opts.continue_token {
+            let (rv, start) = decode_continue(token)?;
+            sopts.revision = Some(rv);
+            sopts.start_after = Some(format!("{prefix}{start}"));
+        } else if let Some(rv) = opts.resource_version {
+            match opts.resource_version_match {
+                Some(RvMatch::Exact) => sopts.revision = Some(rv),
+                _ => {
+                    let current = self.storage.current_revision().await?;
+                    if rv > current {
+                        return Err(StorageError::TooLargeRevision {
+                            requested: rv,
+                            current,
+                        }
+                        .into());
+                    }
+                }
+            }
+        }
+        if !matcher.is_everything() {
+            let m = matcher.clone();
+            sopts.predicate = Some(Arc::new(move |kv: &KeyValue| m.matches_kv(kv)));
+        }
+        let result = self.storage.list(&prefix, sopts).await.map_err(|e| match e {
+            StorageError::Expired { .. } if opts.continue_token.is_some() => ApiError::expired(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+            ),
+            other => other.into(),
+        })?;
+        let mut items = Vec::with_capacity(result.items.len());
+        for kv in &result.items {
+            let mut obj = Registry::decode(kv)?;
+            // Lists carry kind/apiVersion on the list, not on each item.
+            if let Some(m) = obj.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            items.push(obj);
+        }
+        let mut list_meta = Map::new();
+        list_meta.insert(
+            "resourceVersion".into(),
+            Value::String(result.revision.to_string()),
+        );
+        if result.more {
+            if let Some(last) = result.items.last() {
+                let start = last.key.strip_prefix(&prefix).unwrap_or(&last.key);
+                list_meta.insert(
+                    "continue".into(),
+                    Value::String(encode_continue(result.revision, start)),
+                );
+            }
+        }
+        Ok(json!({
+            "kind": format!("{}List", d.kind),
+            "apiVersion": d.group_version(),
+            "metadata": list_meta,
+            "items": items,
+        }))
+    }
+
+    /// Runs the update loop for a change computed from the current object.
+    /// `change` returns the new object; everything common to PUT and PATCH
+    /// (immutable metadata, generation, status rules, validation, finalizer
+    /// completion) happens here.
+    pub(crate) async fn update_with<F>(
+        &self,
+        s: &dyn Strategy,
+        ns: Option<&str>,
+        name: &str,
+        part: Part,
+        dry_run: bool,
+        mut change: F,
+    ) -> ApiResult<Value>
+    where
+        F: FnMut(&Value) -> ApiResult<Value> + Send,
+    {
+        let d = s.descriptor();
+        let key = Registry::key(s, ns, name);
+        let failure: Mutex<Option<ApiError>> = Mutex::new(None);
+        let result_obj: Mutex<Option<Value>> = Mutex::new(None);
+        let fail = |e: ApiError| {
+            *failure.lock().expect("lock") = Some(e);
+            StorageError::Aborted(String::new())
+        };
+        let step = |kv: &KeyValue| -> Result<Update, StorageError> {
+            let old = Registry::decode(kv).map_err(fail)?;
+            let mut new = change(&old).map_err(fail)?;
+            let requested_rv = meta::str_at(&new, &["metadata", "resourceVersion"])
+                .unwrap_or("")
+                .to_string();
+            if !requested_rv.is_empty() && requested_rv != kv.mod_revision.to_string() {
+                return Err(StorageError::Conflict {
+                    key: kv.key.clone(),
+                    expected: 0,
+                    actual: kv.mod_revision,
+                });
+            }
+            if meta::name(&new) != name {
+                return Err(fail(ApiError::bad_request(format!(
+                    "the name of the object ({}) does not match the name on the URL ({name})",
+                    meta::name(&new)
+                ))));
+            }
+            match part {
+                Part::Main => s.prepare_for_update(&mut new, &old),
+                Part::Status => s.prepare_for_status_update(&mut new, &old),
+                Part::Internal => {}
+            }
+            {
+                let m = meta::metadata_mut(&mut new);
+                for f in [
+                    "uid",
+                    "creationTimestamp",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                    "generation",
+                    "namespace",
+                ] {
+                    match old.get("metadata").and_then(|om| om.get(f)) {
+                        Some(v) => {
+                            m.insert(f.into(), v.clone());
+                        }
+                        None => {
+                            m.remove(f);
+                        }
+                    }
+                }
+                m.remove("resourceVersion");
+            }
+            s.default(&mut new);
+            if s.tracks_generation() && new.get("spec") != old.get("spec") {
+                let g = old
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                meta::metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
+            }
+            let errs = if part == Part::Internal {
+                s.validate(&new)
+            } else {
+                s.validate_update(&new, &old)
+            };
+            if !errs.is_empty() {
+                return Err(fail(ApiError::invalid(d.group, d.kind, name, &errs)));
+            }
+            s.admit_update(self, &mut new, &old).map_err(fail)?;
+            let finished = meta::deletion_timestamp(&old).is_some()
+                && meta::finalizers(&new).is_empty()
+                && (d.kind != "Namespace"
+                    || new
+                        .pointer("/spec/finalizers")
+                        .and_then(Value::as_array)
+                        .is_none_or(|f| f.is_empty()));
+            let mut old_cmp = old.clone();
+            if let Some(m) = old_cmp.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+            }
+            *result_obj.lock().expect("lock") = Some(new.clone());
+            if finished {
+                return Ok(Update::Delete);
+            }
+            if new == old_cmp {
+                // Identical content: store the current bytes so nothing is written.
+                return Ok(Update::Write(kv.value.to_vec()));
+            }
+            Ok(Update::Write(Registry::encode(&new)))
+        };
+        if dry_run {
+            let kv = self
+                .storage
+                .get(&key)
+                .await
+                .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
+            let mut step = step;
+            return match step(&kv) {
+                Ok(Update::Delete) => Ok(Registry::decode(&kv)?),
+                Ok(Update::Write(_)) => {
+                    let mut obj = result_obj.lock().expect("lock").take().expect("set");
+                    meta::metadata_mut(&mut obj).insert(
+                        "resourceVersion".into(),
+                        Value::String(kv.mod_revision.to_string()),
+                    );
+                    Ok(obj)
+                }
+                Err(e) => Err(failure
+                    .lock()
+                    .expect("lock")
+                    .take()
+                    .unwrap_or_else(|| ApiError::from_storage(e, d.group, d.resource, name))),
+            };
+        }
+        match storage::guaranteed_update(
+            self.storage.as_ref(),
+            &key,
+            &Preconditions::default(),
+            step,
+        )
+        .await
+        {
+            Ok((kv, deleted)) => {
+                if deleted {
+                    let obj = Registry::decode(&kv)?;
+                    s.release(self, &obj);
+                    return Ok(obj);
+                }
+                Registry::decode(&kv)
+            }
+            Err(e) => Err(failure
+                .lock()
+                .expect("lock")
+                .take()
+                .unwrap_or_else(|| ApiError::from_storage(e, d.group, d.resource, name))),
+        }
+    }
+
+    pub async fn update(
+        &self,
+        s: &dyn Strategy,
+        ns: Option<&str>,
+        name: &str,
+        part: Part,
+        mut obj: Value,
+        opts: &WriteOptions,
+    ) -> ApiResult<(Value, Warnings)> {
+        Self::check_type_meta(s, &mut obj)?;
+        let (mut obj, warnings) = Self::normalize(s, obj, opts.field_validation)?;
+        Self::set_namespace(s, &mut obj, ns)?;
+        let exists = match self.storage.get(&Registry::key(s, ns, name)).await {
+            Ok(_) => true,
+            Err(StorageError::NotFound { .. }) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !exists && s.allow_create_on_update() && part == Part::Main {
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+            }
+            return self.create(s, ns, obj, opts).await;
+        }
+        let out = self
+            .update_with(s, ns, name, part, opts.dry_run, |_| Ok(obj.clone()))
+            .await?;
+        Ok((out, warnings))
+    }
+
+    pub async fn patch(
+        &self,
+        s: &dyn Strategy,
+        ns: Option<&str>,
+        name: &str,
+        part: Part,
+        (patch_type, patch_body): (PatchType, &Value),
+        opts: &WriteOptions,
+    ) -> ApiResult<(Value, Warnings)> {
+        let warnings = Mutex::new(Vec::new());
+        let out = self
+            .update_with(s, ns, name, part, opts.dry_run, |old| {
+                let patched = patch::apply(patch_type, old, patch_body)?;
+                let mut patched = patched;
+                Self::check_type_meta(s, &mut patched)?;
+                let (mut obj, w) = Self::normalize(s, patched, opts.field_validation)?;
+                Self::set_namespace(s, &mut obj, ns)?;
+                // The patch's own resourceVersion (if any) is a precondition;
+                // the one copied from the current object is not.
+                let patch_rv = patch_body
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str);
+                if patch_rv.is_none() {
+                    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                        m.remove("resourceVersion");
+                    }
+                }
+                *warnings.lock().expect("lock") = w;
+                Ok(obj)
+            })
+            .await?;
+        Ok((out, warnings.into_inner().expect("lock")))
+    }
+
+    /// Deletes one object, honouring preconditions, finalizers and graceful
+    /// deletion. Returns the object as it was deleted (or as marked).
+    pub async fn delete(
+        &self,
+        s: &dyn Strategy,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Value> {
+        let d = s.descriptor();
+        if d.kind == "Namespace" && SYSTEM_NAMESPACES.contains(&name) {
+            return Err(ApiError::new(
+                Reason::Forbidden,
+                format!("namespaces \"{name}\" is forbidden: this namespace may not be deleted"),
+            ));
+        }
+        let key = Registry::key(s, ns, name);
+        let pre = Preconditions {
+            uid: opts.uid.clone(),
+            resource_version: opts.resource_version,
+        };
+        let now = meta::now_rfc3339();
+        let marked: Mutex<bool> = Mutex::new(false);
+        let step = |kv: &KeyValue| -> Result<Update, StorageError> {
+            let obj = Registry::decode(kv).map_err(|e| StorageError::Internal(e.message))?;
+            let grace = graceful_period(d.kind, &obj, opts.grace_period_seconds);
+            let pending_finalizers = !meta::finalizers(&obj).is_empty()
+                || (d.kind == "Namespace"
+                    && obj
+                        .pointer("/spec/finalizers")
+                        .and_then(Value::as_array)
+                        .is_some_and(|f| !f.is_empty()));
+            if !pending_finalizers && grace == 0 {
+                return Ok(Update::Delete);
+            }
+            *marked.lock().expect("lock") = true;
+            let mut new = obj.clone();
+            let m = meta::metadata_mut(&mut new);
+            m.remove("resourceVersion");
+            if !m.contains_key("deletionTimestamp") {
+                let at = if grace > 0 {
+                    rfc3339_after(grace)
+                } else {
+                    now.clone()
+                };
+                m.insert("deletionTimestamp".into(), Value::String(at));
+                m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+            } else if grace == 0 && pending_finalizers {
+                m.insert("deletionGracePeriodSeconds".into(), json!(0));
+            } else if grace == 0 {
+                return Ok(Update::Delete);
+            }
+            if d.kind == "Namespace" {
+                new["status"]["phase"] = json!("Terminating");
+            }
+            Ok(Update::Write(Registry::encode(&new)))
+        };
+        if opts.dry_run {
+            let kv = self
+                .storage
+                .get(&key)
+                .await
+                .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
+            pre.check(&kv)
+                .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
+            return Registry::decode(&kv);
+        }
+        let (kv, deleted) = storage::guaranteed_update(self.storage.as_ref(), &key, &pre, step)
+            .await
+            .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
+        let obj = Registry::decode(&kv)?;
+        if deleted {
+            s.release(self, &obj);
+        } else if d.kind == "Namespace" && *marked.lock().expect("lock") {
+            self.namespace_deleted.notify_one();
+        }
+        Ok(obj)
+    }
+
+    pub async fn delete_collection(
+        &self,
+        s: &Arc<dyn Strategy>,
+        ns: Option<&str>,
+        list_opts: &ListOptions,
+        opts: &DeleteOptions,
+    ) -> ApiResult<Value> {
+        let list = self.list(s, ns, list_opts).await?;
+        let mut deleted = Vec::new();
+        for item in list["items"].as_array().into_iter().flatten() {
+            let item_ns = meta::namespace(item).to_string();
+            let item_ns = (!item_ns.is_empty()).then_some(item_ns);
+            match self
+                .delete(s.as_ref(), item_ns.as_deref(), meta::name(item), opts)
+                .await
+            {
+                Ok(o) => deleted.push(o),
+                Err(e) if e.reason == Reason::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let d = s.descriptor();
+        Ok(json!({
+            "kind": format!("{}List", d.kind),
+            "apiVersion": d.group_version(),
+            "metadata": {"resourceVersion": list["metadata"]["resourceVersion"].clone()},
+            "items": deleted,
+        }))
+    }
+
+    /// The current revision, for list responses of computed kinds.
+    pub async fn current_revision(&self) -> ApiResult<Revision> {
+        Ok(self.storage.current_revision().await?)
+    }
+}
+
+/// How long a delete waits: pods bound to a node get their grace period so
+/// the kubelet can stop them; everything else goes at once.
+fn graceful_period(kind: &str, obj: &Value, requested: Option<i64>) -> i64 {
+    if kind != "Pod" {
+        return 0;
+    }
+    let bound = meta::str_at(obj, &["spec", "nodeName"]).is_some_and(|n| !n.is_empty());
+    let phase = meta::str_at(obj, &["status", "phase"]).unwrap_or("");
+    if !bound || phase == "Succeeded" || phase == "Failed" {
+        return 0;
+    }
+    let default = obj
+        .pointer("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
+    requested.unwrap_or(default).max(0)
+}
+
+fn rfc3339_after(seconds: i64) -> String {
+    meta::format_time(time::OffsetDateTime::now_utc() + time::Duration::seconds(seconds))
+}
+
+/// Label and field selectors bound to a kind.
+pub struct Matcher {
+    strategy: Arc<dyn Strategy>,
+    labels: crate::selector::label::LabelSelector,
+    fields: crate::selector::field::FieldSelector,
+}
+
+impl Matcher {
+    pub fn is_everything(&self) -> bool {
+        self.labels.is_empty() && self.fields.fields().next().is_none()
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        let empty = Map::new();
+        if !self.labels.matches(meta::labels(obj).unwrap_or(&empty)) {
+            return false;
+        }
+        self.fields
+            .matches(|f| self.strategy.field_value(f, obj).flatten())
+    }
+
+    pub fn matches_kv(&self, kv: &KeyValue) -> bool {
+        serde_json::from_slice::<Value>(&kv.value)
+            .map(|o| self.matches(&o))
+            .unwrap_or(false)
+    }
+}
+
+/// Continue tokens: base64 of a small JSON document holding the snapshot
+/// revision and the last returned key (relative to the list prefix).
+pub fn encode_continue(rv: Revision, start: &str) -> String {
+    use base64::Engine;
+    let doc = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": start});
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(doc.to_string())
+}
+
+pub fn decode_continue(token: &str) -> ApiResult<(Revision, String)> {
+    use base64::Engine;
+    let bad = || ApiError::bad_request(format!("continue key is not valid: {token}"));
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.trim_end_matches('='))
+        .map_err(|_| bad())?;
+    let doc: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    let rv = doc
+        .get("rv")
+        .and_then(Value::as_u64)
+        .filter(|r| *r > 0)
+        .ok_or_else(bad)?;
+    let start = doc.get("start").and_then(Value::as_str).ok_or_else(bad)?;
+    if start.contains('/') && start.split('/').any(|p| p == ".." || p == ".") {
+        return Err(bad());
+    }
+    Ok((rv, start.to_string()))
+}
+
+/// Paths present (non-null) in `input` but dropped by the typed round trip.
+fn unknown_fields(input: &Value, output: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, output) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match b.get(k) {
+                    Some(bv) => unknown_fields(v, bv, &p, out),
+                    None if !v.is_null() => out.push(p),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
+                unknown_fields(x, y, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_token_round_trips_and_rejects_garbage() {
+        let t = encode_continue(42, "ns/name");
+        assert_eq!(decode_continue(&t).unwrap(), (42, "ns/name".to_string()));
+        assert_eq!(decode_continue("%%%").unwrap_err().code(), 400);
+        assert_eq!(
+            decode_continue(&encode_continue(1, "../x"))
+                .unwrap_err()
+                .code(),
+            400
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_reported_with_paths() {
+        let input = json!({"spec": {"containers": [{"name": "a", "bogus": 1}], "extra": true}});
+        let output = json!({"spec": {"containers": [{"name": "a"}]}});
+        let mut out = Vec::new();
+        unknown_fields(&input, &output, "", &mut out);
+        assert_eq!(out, ["spec.containers[0].bogus", "spec.extra"]);
+    }
+
+    #[test]
+    fn only_bound_pods_are_deleted_gracefully() {
+        let unbound = json!({"spec": {}, "status": {"phase": "Pending"}});
+        assert_eq!(graceful_period("Pod", &unbound, None), 0);
+        let bound = json!({"spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 10}, "status": {"phase": "Running"}});
+        assert_eq!(graceful_period("Pod", &bound, None), 10);
+        assert_eq!(graceful_period("Pod", &bound, Some(0)), 0);
+        assert_eq!(graceful_period("ConfigMap", &bound, Some(5)), 0);
+    }
+}

@@ -1,0 +1,380 @@
+//! Watch and list semantics through kube-rs against a real `rkube server`.
+//! Names mirror the upstream conformance tests.
+
+use std::time::Duration;
+
+use conformance::Cluster;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::Client;
+
+async fn client(c: &Cluster) -> Client {
+    let kc = Kubeconfig::read_from(&c.kubeconfig).expect("kubeconfig");
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .expect("config");
+    Client::try_from(cfg).expect("client")
+}
+
+fn cm(name: &str, labels: &[(&str, &str)], value: &str) -> ConfigMap {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "labels": labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::BTreeMap<_, _>>()},
+        "data": {"mutation": value},
+    }))
+    .unwrap()
+}
+
+/// Collects `n` non-bookmark events from a watch, with a deadline.
+async fn next_events(
+    stream: &mut (impl futures::Stream<Item = kube::Result<WatchEvent<ConfigMap>>> + Unpin),
+    n: usize,
+) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        let ev = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+            .await
+            .expect("watch event in time")
+            .expect("watch ok")
+            .expect("stream open");
+        let (t, o) = match ev {
+            WatchEvent::Added(o) => ("ADDED", o),
+            WatchEvent::Modified(o) => ("MODIFIED", o),
+            WatchEvent::Deleted(o) => ("DELETED", o),
+            WatchEvent::Bookmark(_) => continue,
+            WatchEvent::Error(e) => panic!("watch error {e:?}"),
+        };
+        let value = o
+            .data
+            .as_ref()
+            .and_then(|d| d.get("mutation"))
+            .cloned()
+            .unwrap_or_default();
+        out.push((t.to_string(), o.metadata.name.unwrap(), value));
+    }
+    out
+}
+
+#[tokio::test]
+async fn sig_api_machinery_watchers_should_observe_add_update_and_delete_watch_notifications_on_configmaps(
+) {
+    let c = Cluster::start();
+    let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+    let wp = WatchParams::default().labels("watch-this-configmap=multiple-watchers-A");
+    let start = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut a = api.watch(&wp, &start).await.unwrap().boxed();
+    let pp = PostParams::default();
+    api.create(
+        &pp,
+        &cm(
+            "e2e-watch-test-configmap-a",
+            &[("watch-this-configmap", "multiple-watchers-A")],
+            "0",
+        ),
+    )
+    .await
+    .unwrap();
+    let mut obj = api.get("e2e-watch-test-configmap-a").await.unwrap();
+    obj.data
+        .as_mut()
+        .unwrap()
+        .insert("mutation".into(), "1".into());
+    api.replace("e2e-watch-test-configmap-a", &pp, &obj)
+        .await
+        .unwrap();
+    api.delete("e2e-watch-test-configmap-a", &Default::default())
+        .await
+        .unwrap();
+    // An object the selector does not match is never seen.
+    api.create(&pp, &cm("other", &[("watch-this-configmap", "B")], "x"))
+        .await
+        .unwrap();
+    let evs = next_events(&mut a, 3).await;
+    assert_eq!(
+        evs,
+        [
+            (
+                "ADDED".into(),
+                "e2e-watch-test-configmap-a".into(),
+                "0".into()
+            ),
+            (
+                "MODIFIED".into(),
+                "e2e-watch-test-configmap-a".into(),
+                "1".into()
+            ),
+            (
+                "DELETED".into(),
+                "e2e-watch-test-configmap-a".into(),
+                "1".into()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn sig_api_machinery_watchers_should_be_able_to_start_watching_from_a_specific_resource_version(
+) {
+    let c = Cluster::start();
+    let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+    let pp = PostParams::default();
+    api.create(&pp, &cm("rv", &[], "0")).await.unwrap();
+    let mut versions = Vec::new();
+    for i in 1..=3 {
+        let mut o = api.get("rv").await.unwrap();
+        o.data
+            .as_mut()
+            .unwrap()
+            .insert("mutation".into(), i.to_string());
+        versions.push(
+            api.replace("rv", &pp, &o)
+                .await
+                .unwrap()
+                .metadata
+                .resource_version
+                .unwrap(),
+        );
+    }
+    api.delete("rv", &Default::default()).await.unwrap();
+    let mut w = api
+        .watch(&WatchParams::default(), &versions[0])
+        .await
+        .unwrap()
+        .boxed();
+    let evs = next_events(&mut w, 3).await;
+    assert_eq!(
+        evs,
+        [
+            ("MODIFIED".into(), "rv".into(), "2".into()),
+            ("MODIFIED".into(), "rv".into(), "3".into()),
+            ("DELETED".into(), "rv".into(), "3".into()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn sig_api_machinery_watchers_should_observe_an_object_deletion_if_it_stops_meeting_the_requirements_of_the_selector(
+) {
+    let c = Cluster::start();
+    let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+    let pp = PostParams::default();
+    let mut w = api
+        .watch(
+            &WatchParams::default().labels("watch-this-configmap=label-changed-and-restored"),
+            "0",
+        )
+        .await
+        .unwrap()
+        .boxed();
+    api.create(
+        &pp,
+        &cm(
+            "sel",
+            &[("watch-this-configmap", "label-changed-and-restored")],
+            "0",
+        ),
+    )
+    .await
+    .unwrap();
+    let mut o = api.get("sel").await.unwrap();
+    o.metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("watch-this-configmap".into(), "wrong-value".into());
+    api.replace("sel", &pp, &o).await.unwrap();
+    let mut o = api.get("sel").await.unwrap();
+    o.metadata.labels.as_mut().unwrap().insert(
+        "watch-this-configmap".into(),
+        "label-changed-and-restored".into(),
+    );
+    o.data
+        .as_mut()
+        .unwrap()
+        .insert("mutation".into(), "2".into());
+    api.replace("sel", &pp, &o).await.unwrap();
+    let evs: Vec<String> = next_events(&mut w, 3)
+        .await
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert_eq!(evs, ["ADDED", "DELETED", "ADDED"]);
+}
+
+#[tokio::test]
+async fn sig_api_machinery_watchers_should_receive_events_on_concurrent_watches_in_same_order() {
+    let c = Cluster::start();
+    let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+    let start = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut watches = Vec::new();
+    for _ in 0..3 {
+        watches.push(
+            api.watch(&WatchParams::default(), &start)
+                .await
+                .unwrap()
+                .boxed(),
+        );
+    }
+    let writer = {
+        let api = api.clone();
+        tokio::spawn(async move {
+            for i in 0..30 {
+                api.create(
+                    &PostParams::default(),
+                    &cm(&format!("c{i}"), &[], &i.to_string()),
+                )
+                .await
+                .unwrap();
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    for w in watches.iter_mut() {
+        seen.push(next_events(w, 30).await);
+    }
+    writer.await.unwrap();
+    assert!(
+        seen.iter().all(|s| *s == seen[0]),
+        "watchers disagree on order"
+    );
+    let names: std::collections::HashSet<&String> = seen[0].iter().map(|e| &e.1).collect();
+    assert_eq!(names.len(), 30, "no duplicates, no gaps");
+}
+
+#[tokio::test]
+async fn sig_api_machinery_servers_with_support_for_api_chunking_should_return_chunks_of_results_for_list_calls(
+) {
+    let c = Cluster::start();
+    let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+    for i in 0..25 {
+        api.create(
+            &PostParams::default(),
+            &cm(&format!("chunk-{i:02}"), &[("chunk", "yes")], ""),
+        )
+        .await
+        .unwrap();
+    }
+    let mut names = Vec::new();
+    let mut token: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let mut lp = ListParams::default().labels("chunk=yes").limit(10);
+        if let Some(t) = &token {
+            lp = lp.continue_token(t);
+        }
+        let page = api.list(&lp).await.unwrap();
+        pages += 1;
+        assert!(page.items.len() <= 10);
+        names.extend(page.items.into_iter().map(|i| i.metadata.name.unwrap()));
+        token = page.metadata.continue_.filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..25).map(|i| format!("chunk-{i:02}")).collect();
+    assert_eq!(names, expected);
+    let bad = api
+        .list(&ListParams::default().continue_token("garbage"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(bad, kube::Error::Api(ref s) if s.code == 400),
+        "{bad:?}"
+    );
+}
+
+#[tokio::test]
+async fn watch_list_sends_initial_events_then_the_end_bookmark() {
+    let c = Cluster::start();
+    let client = client(&c).await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for i in 0..3 {
+        api.create(&PostParams::default(), &cm(&format!("init-{i}"), &[], ""))
+            .await
+            .unwrap();
+    }
+    let wp = WatchParams::streaming_lists();
+    let mut w = api.watch(&wp, "").await.unwrap().boxed();
+    let mut added = 0;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), w.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            WatchEvent::Added(_) => added += 1,
+            WatchEvent::Bookmark(b) => {
+                assert_eq!(
+                    b.metadata
+                        .annotations
+                        .get("k8s.io/initial-events-end")
+                        .map(String::as_str),
+                    Some("true")
+                );
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(added, 3);
+}
+
+#[tokio::test]
+async fn stale_update_is_a_409_conflict_and_bad_names_are_422() {
+    let c = Cluster::start();
+    let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+    let pp = PostParams::default();
+    let first = api.create(&pp, &cm("conflict", &[], "0")).await.unwrap();
+    let mut second = first.clone();
+    second
+        .data
+        .as_mut()
+        .unwrap()
+        .insert("mutation".into(), "1".into());
+    api.replace("conflict", &pp, &second).await.unwrap();
+    let err = api.replace("conflict", &pp, &second).await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "Conflict"),
+        "{err:?}"
+    );
+    let err = api
+        .create(&pp, &cm("Not_Valid", &[], ""))
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (422, "Invalid"));
+            let causes = s.details.unwrap().causes;
+            assert!(
+                causes.iter().any(|c| c.field == "metadata.name"),
+                "{causes:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = api.get("missing").await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404 && s.reason == "NotFound"),
+        "{err:?}"
+    );
+    let err = api.create(&pp, &cm("conflict", &[], "")).await.unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,88 @@
+//! The `rkube` binary: parses flags and wires the crates together. No logic
+//! of its own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "rkube",
+    version,
+    about = "A Kubernetes-API-compatible control plane and node agent"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server on the embedded store.
+    Server(ServerArgs),
+}
+
+#[derive(clap::Args)]
+struct ServerArgs {
+    /// Where the store, the PKI and the admin kubeconfig live.
+    #[arg(long, default_value = apiserver::server::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Address and port to serve HTTPS on.
+    #[arg(long, default_value = apiserver::server::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Also write the admin kubeconfig here (default: <data-dir>/admin.kubeconfig).
+    #[arg(long)]
+    write_kubeconfig: Option<PathBuf>,
+    /// The range cluster IPs of services are allocated from.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cluster_ip_range: String,
+    /// Extra host names or IPs for the serving certificate.
+    #[arg(long = "tls-san")]
+    tls_san: Vec<String>,
+    /// The IP the `kubernetes` service's Endpoints advertise (default: the
+    /// listen address, or the host's first non-loopback IPv4 address).
+    #[arg(long)]
+    advertise_address: Option<std::net::IpAddr>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RKUBE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Server(args) => runtime.block_on(server(args)),
+    }
+}
+
+async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    let config = apiserver::Config {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        write_kubeconfig: args.write_kubeconfig,
+        service_cidr: args.service_cluster_ip_range,
+        tls_san: args.tls_san,
+        advertise_address: args.advertise_address,
+    };
+    apiserver::run(config, shutdown_signal())
+        .await
+        .context("rkube server failed")
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
