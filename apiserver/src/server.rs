@@ -31,6 +31,9 @@ pub struct Config {
     pub tls_san: Vec<String>,
     /// The address the `kubernetes` service's Endpoints point at.
     pub advertise_address: Option<std::net::IpAddr>,
+    /// How long the embedded store keeps history for watches and
+    /// continue tokens before compacting it.
+    pub history_window: std::time::Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,8 +121,13 @@ pub async fn run(
     crate::tls::write_kubeconfig(&kubeconfig_path, &pki, &url)?;
     let tls = crate::tls::server_config(&pki)?;
 
-    let storage: Arc<dyn Storage> =
-        EmbeddedStore::open(&config.data_dir.join("store"), EmbeddedOptions::default())?;
+    let storage: Arc<dyn Storage> = EmbeddedStore::open(
+        &config.data_dir.join("store"),
+        EmbeddedOptions {
+            history_window: config.history_window,
+            ..Default::default()
+        },
+    )?;
     let registry =
         Arc::new(Registry::new(storage, &config.service_cidr).map_err(ServerError::Config)?);
     let server = Arc::new(ApiServer {

@@ -62,21 +62,29 @@ pub struct Cluster {
     pub port: u16,
     pub kubeconfig: PathBuf,
     log: PathBuf,
+    extra_args: Vec<String>,
 }
 
 impl Cluster {
     /// Starts a server and waits until `/readyz` passes.
     pub fn start() -> Cluster {
+        Self::start_with(&[])
+    }
+
+    /// Starts a server with extra `rkube server` flags.
+    pub fn start_with(extra_args: &[&str]) -> Cluster {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let kubeconfig = data_dir.path().join("kubeconfig");
         let log = data_dir.path().join("server.log");
+        let extra_args = extra_args.iter().map(|s| s.to_string()).collect();
         let mut c = Cluster {
             child: None,
             data_dir,
             port,
             kubeconfig,
             log,
+            extra_args,
         };
         c.spawn();
         c
@@ -98,6 +106,7 @@ impl Cluster {
             .arg(self.data_dir.path().join("data"))
             .arg("--write-kubeconfig")
             .arg(&self.kubeconfig)
+            .args(&self.extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -113,6 +122,34 @@ impl Cluster {
             c.kill().expect("kill -9");
             c.wait().expect("reap");
         }
+        self.spawn();
+    }
+
+    /// Sends SIGTERM and waits for the server to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("rkube did not stop within {timeout:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the server again on the same data dir and port.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop the server first");
         self.spawn();
     }
 

@@ -592,3 +592,187 @@ fn acknowledged_writes_survive_kill_9() {
         c.kubectl(&["get", "--raw", "/readyz"]).status.success()
     });
 }
+
+#[test]
+fn kubectl_generators_send_protobuf_and_it_round_trips() {
+    let c = Cluster::start();
+    c.ok(&["create", "namespace", "proto"]);
+    c.ok(&[
+        "create",
+        "configmap",
+        "cfg",
+        "-n",
+        "proto",
+        "--from-literal=k=v",
+    ]);
+    c.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "sec",
+        "-n",
+        "proto",
+        "--from-literal=p=secret",
+    ]);
+    c.ok(&[
+        "create",
+        "service",
+        "nodeport",
+        "np",
+        "-n",
+        "proto",
+        "--tcp=80:8080",
+    ]);
+    c.ok(&[
+        "run",
+        "runner",
+        "-n",
+        "proto",
+        "--image=busybox:1.36",
+        "--restart=Never",
+    ]);
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "cm",
+            "cfg",
+            "-n",
+            "proto",
+            "-o",
+            "jsonpath={.data.k}"
+        ]),
+        "v"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "secret",
+            "sec",
+            "-n",
+            "proto",
+            "-o",
+            "jsonpath={.data.p}"
+        ]),
+        "c2VjcmV0"
+    );
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "secret",
+            "sec",
+            "-n",
+            "proto",
+            "-o",
+            "jsonpath={.type}"
+        ]),
+        "Opaque"
+    );
+    let np: u64 = c
+        .ok(&[
+            "get",
+            "svc",
+            "np",
+            "-n",
+            "proto",
+            "-o",
+            "jsonpath={.spec.ports[0].nodePort}",
+        ])
+        .parse()
+        .unwrap();
+    assert!((30000..=32767).contains(&np), "{np}");
+    assert_eq!(c.ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
+    // The body really was protobuf (as kubectl logs it at -v=8).
+    let out = c.kubectl(&[
+        "create",
+        "configmap",
+        "cfg2",
+        "-n",
+        "proto",
+        "--from-literal=a=b",
+        "-v=8",
+    ]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("Content-Type: application/vnd.kubernetes.protobuf"),
+        "{log}"
+    );
+}
+
+#[test]
+fn sig_cli_kubectl_client_kubectl_server_side_dry_run_should_check_if_kubectl_can_dry_run_update_pods(
+) {
+    let c = Cluster::start();
+    c.ok_stdin(&["apply", "-f", "-"], POD);
+    c.ok(&[
+        "patch",
+        "pod",
+        "busybox",
+        "-p",
+        r#"{"spec":{"containers":[{"name":"busybox","image":"busybox:dry"}]}}"#,
+        "--dry-run=server",
+    ]);
+    let img = c.ok(&[
+        "get",
+        "pod",
+        "busybox",
+        "-o",
+        "jsonpath={.spec.containers[0].image}",
+    ]);
+    assert_eq!(img, "busybox:1.36", "a dry run changes nothing");
+    c.ok(&["run", "dry", "--image=busybox", "--dry-run=server"]);
+    assert!(c.fails(&["get", "pod", "dry"]).contains("NotFound"));
+    c.ok(&["delete", "pod", "busybox", "--dry-run=server"]);
+    c.ok(&["get", "pod", "busybox"]);
+}
+
+#[test]
+fn delete_options_grace_period_preconditions_and_collections() {
+    let c = Cluster::start();
+    for i in 0..3 {
+        c.ok_stdin(
+            &["apply", "-f", "-"],
+            &format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: del-{i}\n  labels: {{set: del}}\n"),
+        );
+    }
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keep\n",
+    );
+    // A finalizer keeps the object, marked, until it is removed.
+    c.ok(&[
+        "patch",
+        "cm",
+        "del-0",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+    ]);
+    c.ok(&["delete", "cm", "del-0", "--wait=false"]);
+    let ts = c.ok(&[
+        "get",
+        "cm",
+        "del-0",
+        "-o",
+        "jsonpath={.metadata.deletionTimestamp}",
+    ]);
+    assert!(!ts.is_empty(), "deletionTimestamp set");
+    c.ok(&[
+        "patch",
+        "cm",
+        "del-0",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    c.wait_for("finalized object to go", Duration::from_secs(10), || {
+        !c.kubectl(&["get", "cm", "del-0"]).status.success()
+    });
+    // Deletecollection by label leaves the rest.
+    c.ok(&["delete", "cm", "-l", "set=del", "--grace-period=0"]);
+    let left = c.ok(&["get", "cm", "-o", "name"]);
+    assert!(
+        left.contains("configmap/keep") && !left.contains("del-"),
+        "{left}"
+    );
+}

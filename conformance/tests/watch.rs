@@ -378,3 +378,76 @@ async fn stale_update_is_a_409_conflict_and_bad_names_are_422() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn watch_and_continue_from_a_compacted_revision_are_410_expired() {
+    let c = Cluster::start_with(&["--history-window-seconds", "1"]);
+    let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+    let pp = PostParams::default();
+    for i in 0..4 {
+        api.create(&pp, &cm(&format!("old-{i}"), &[], ""))
+            .await
+            .unwrap();
+    }
+    let page = api.list(&ListParams::default().limit(2)).await.unwrap();
+    let token = page.metadata.continue_.clone().expect("a continue token");
+    let old_rv = page.metadata.resource_version.clone().unwrap();
+    // Keep writing until the store has compacted the old revision away.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut i = 0;
+    loop {
+        i += 1;
+        api.create(&pp, &cm(&format!("new-{i}"), &[], ""))
+            .await
+            .unwrap();
+        match api
+            .watch(&WatchParams::default(), &old_rv)
+            .await
+            .unwrap()
+            .boxed()
+            .try_next()
+            .await
+        {
+            Err(kube::Error::Api(s)) if s.code == 410 => break,
+            Ok(Some(WatchEvent::Error(s))) if s.code == 410 => break,
+            _ => {}
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "revision {old_rv} never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let err = api
+        .list(&ListParams::default().limit(2).continue_token(&token))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 410 && s.reason == "Expired"),
+        "{err:?}"
+    );
+    // A fresh list still works.
+    assert!(api.list(&ListParams::default()).await.unwrap().items.len() >= 4);
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
+    let mut c = Cluster::start();
+    let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+    api.create(&PostParams::default(), &cm("kept", &[], "1"))
+        .await
+        .unwrap();
+    let status = c.terminate(Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
+    assert!(
+        c.server_log().contains("shutting down"),
+        "{}",
+        c.server_log()
+    );
+    c.restart();
+    let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+    assert_eq!(
+        api.get("kept").await.unwrap().data.unwrap()["mutation"],
+        "1"
+    );
+}

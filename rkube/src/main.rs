@@ -45,6 +45,10 @@ struct ServerArgs {
     /// listen address, or the host's first non-loopback IPv4 address).
     #[arg(long)]
     advertise_address: Option<std::net::IpAddr>,
+    /// Seconds of history the store keeps for watches and continue tokens;
+    /// older revisions answer 410 Expired.
+    #[arg(long, default_value_t = 300)]
+    history_window_seconds: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,6 +76,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         service_cidr: args.service_cluster_ip_range,
         tls_san: args.tls_san,
         advertise_address: args.advertise_address,
+        history_window: std::time::Duration::from_secs(args.history_window_seconds),
     };
     apiserver::run(config, shutdown_signal())
         .await

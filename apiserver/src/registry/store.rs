@@ -85,6 +85,8 @@ impl Registry {
                 list.join(", ")
             )));
         }
+        let mut out = out;
+        s.fold_write_only_fields(&mut out);
         Ok((
             out,
             unknown

@@ -20,6 +20,10 @@ pub trait Strategy: Send + Sync + 'static {
     /// decoder does. Returns the normalized object.
     fn normalize(&self, obj: Value) -> Result<Value, String>;
 
+    /// Folds write-only convenience fields into their stored form (runs
+    /// right after `normalize`, on every write).
+    fn fold_write_only_fields(&self, _obj: &mut Value) {}
+
     /// `metadata.generation` starts at 1 and grows on spec changes.
     fn tracks_generation(&self) -> bool {
         false

@@ -66,7 +66,15 @@ impl Registry {
             send_initial,
             progress_interval: opts.allow_bookmarks.then_some(BOOKMARK_INTERVAL),
         };
-        let inner = self.storage.watch(&prefix, storage_opts).await?;
+        // Like kube-apiserver, once the request is accepted a too-old
+        // revision is reported as an ERROR event in a 200 stream.
+        let inner = match self.storage.watch(&prefix, storage_opts).await {
+            Ok(inner) => inner,
+            Err(e @ crate::storage::StorageError::Expired { .. }) => {
+                futures::stream::once(async move { Err(e) }).boxed()
+            }
+            Err(e) => return Err(e.into()),
+        };
         let state = State {
             matcher,
             seen: HashSet::new(),

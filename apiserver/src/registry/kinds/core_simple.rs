@@ -49,11 +49,6 @@ simple_kind!(
     core_kind("ConfigMap", "configmaps", "configmap", true, &["cm"])
 );
 simple_kind!(
-    Secrets,
-    core::Secret,
-    core_kind("Secret", "secrets", "secret", true, &[])
-);
-simple_kind!(
     Endpoints,
     core::Endpoints,
     core_kind("Endpoints", "endpoints", "endpoints", true, &["ep"])
@@ -150,4 +145,66 @@ impl Strategy for Nodes {
         roundtrip::<core::Node>(obj)
     }
     fn prepare_for_create(&self, _obj: &mut Value) {}
+}
+
+/// Secrets: `stringData` is a write-only convenience folded into `data`
+/// (base64) before anything else sees the object, as upstream's conversion does.
+pub struct Secrets;
+
+impl Strategy for Secrets {
+    fn descriptor(&self) -> &ResourceDescriptor {
+        static D: ResourceDescriptor = core_kind("Secret", "secrets", "secret", true, &[]);
+        &D
+    }
+    fn normalize(&self, obj: Value) -> Result<Value, String> {
+        roundtrip::<core::Secret>(obj)
+    }
+    fn fold_write_only_fields(&self, obj: &mut Value) {
+        fold_string_data(obj);
+    }
+}
+
+fn fold_string_data(obj: &mut Value) {
+    use base64::Engine;
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
+    let Some(Value::Object(string_data)) = map.remove("stringData") else {
+        return;
+    };
+    let data = map
+        .entry("data")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !data.is_object() {
+        *data = Value::Object(Default::default());
+    }
+    let data = data.as_object_mut().expect("object");
+    for (k, v) in string_data {
+        let text = v.as_str().unwrap_or_default();
+        data.insert(
+            k,
+            Value::String(base64::engine::general_purpose::STANDARD.encode(text)),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_data_is_folded_into_data_and_wins() {
+        let secret = serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+            "data": {"a": "eA==", "b": "eQ=="},
+            "stringData": {"b": "two", "c": "three"},
+        });
+        let mut out = Secrets.normalize(secret).unwrap();
+        Secrets.fold_write_only_fields(&mut out);
+        assert!(out.get("stringData").is_none());
+        assert_eq!(
+            out["data"],
+            serde_json::json!({"a": "eA==", "b": "dHdv", "c": "dGhyZWU="})
+        );
+    }
 }
