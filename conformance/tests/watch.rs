@@ -451,3 +451,179 @@ async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
         "1"
     );
 }
+
+/// Sends a raw request and returns (status code, Status reason).
+async fn raw(
+    client: &Client,
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (u16, String) {
+    let req = http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("Content-Type", content_type)
+        .body(body)
+        .unwrap();
+    match client.request_text(req).await {
+        Ok(_) => (200, String::new()),
+        Err(kube::Error::Api(s)) => (s.code, s.reason),
+        Err(other) => panic!("{method} {uri}: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bad_input_gets_the_matching_status_and_loses_nothing() {
+    let c = Cluster::start();
+    let client = client(&c).await;
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let json = "application/json";
+    let ok = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ok"}}"#.to_vec();
+    assert_eq!(raw(&client, "POST", cms, json, ok).await.0, 200);
+    let cases: Vec<(&str, String, &str, Vec<u8>, u16, &str)> = vec![
+        (
+            "POST",
+            cms.into(),
+            json,
+            b"{not json".to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "POST",
+            cms.into(),
+            json,
+            br#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"}}"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "POST",
+            cms.into(),
+            json,
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":"oops"}"#
+                .to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "POST",
+            cms.into(),
+            json,
+            format!("{}1{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "POST",
+            format!("{cms}?fieldValidation=Strict"),
+            json,
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"bogus":1}"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "POST",
+            cms.into(),
+            json,
+            format!(
+                r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{}"}}}}"#,
+                "a".repeat(300)
+            )
+            .into_bytes(),
+            422,
+            "Invalid",
+        ),
+        (
+            "POST",
+            cms.into(),
+            "text/plain",
+            b"hello".to_vec(),
+            415,
+            "UnsupportedMediaType",
+        ),
+        (
+            "POST",
+            cms.into(),
+            json,
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ok"}}"#.to_vec(),
+            409,
+            "AlreadyExists",
+        ),
+        (
+            "GET",
+            format!("{cms}?labelSelector=a%20in%20(b"),
+            json,
+            vec![],
+            400,
+            "BadRequest",
+        ),
+        (
+            "GET",
+            format!("{cms}?resourceVersion=abc"),
+            json,
+            vec![],
+            400,
+            "BadRequest",
+        ),
+        (
+            "GET",
+            format!("{cms}?fieldSelector=spec.nope%3D1"),
+            json,
+            vec![],
+            400,
+            "BadRequest",
+        ),
+        (
+            "PATCH",
+            format!("{cms}/ok"),
+            "application/apply-patch+cbor",
+            b"{}".to_vec(),
+            415,
+            "UnsupportedMediaType",
+        ),
+        (
+            "PUT",
+            format!("{cms}/ok"),
+            json,
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"other"}}"#.to_vec(),
+            400,
+            "BadRequest",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/default/nothings".into(),
+            json,
+            vec![],
+            404,
+            "NotFound",
+        ),
+        (
+            "POST",
+            "/api/v1/componentstatuses".into(),
+            json,
+            b"{}".to_vec(),
+            405,
+            "MethodNotAllowed",
+        ),
+    ];
+    for (method, uri, ct, body, code, reason) in cases {
+        let (got, got_reason) = raw(&client, method, &uri, ct, body).await;
+        assert_eq!((got, got_reason.as_str()), (code, reason), "{method} {uri}");
+    }
+    // Nothing was lost or half-written.
+    let api: Api<ConfigMap> = Api::namespaced(client, "default");
+    let names: Vec<String> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|i| i.metadata.name.unwrap())
+        .collect();
+    assert!(
+        names.contains(&"ok".to_string()) && !names.contains(&"x".to_string()),
+        "{names:?}"
+    );
+}
