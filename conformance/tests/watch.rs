@@ -452,6 +452,9 @@ async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
     );
 }
 
+/// Method, URI, content type, body, expected code and expected reason.
+type BadInput<'a> = (&'a str, String, &'a str, Vec<u8>, u16, &'a str);
+
 /// Sends a raw request and returns (status code, Status reason).
 async fn raw(
     client: &Client,
@@ -481,7 +484,7 @@ async fn bad_input_gets_the_matching_status_and_loses_nothing() {
     let json = "application/json";
     let ok = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"ok"}}"#.to_vec();
     assert_eq!(raw(&client, "POST", cms, json, ok).await.0, 200);
-    let cases: Vec<(&str, String, &str, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<BadInput> = vec![
         (
             "POST",
             cms.into(),
