@@ -630,3 +630,71 @@ async fn bad_input_gets_the_matching_status_and_loses_nothing() {
         "{names:?}"
     );
 }
+
+#[tokio::test]
+async fn sig_instrumentation_events_api_should_ensure_that_an_event_can_be_fetched_patched_deleted_and_listed(
+) {
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    use k8s_openapi::api::events::v1::Event;
+    let c = Cluster::start();
+    let client = client(&c).await;
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let core: Api<CoreEvent> = Api::namespaced(client, "default");
+    let ev: Event = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "test-event", "labels": {"testevent-set": "true"}},
+        "eventTime": "2024-01-01T00:00:00.000000Z",
+        "regarding": {"kind": "Pod", "namespace": "default", "name": "p"},
+        "note": "This is a test event",
+        "reason": "Test", "type": "Normal", "action": "Testing",
+        "reportingController": "test-controller", "reportingInstance": "test-node",
+    }))
+    .unwrap();
+    events.create(&PostParams::default(), &ev).await.unwrap();
+    // The same object is visible through core/v1, converted.
+    let as_core = core.get("test-event").await.unwrap();
+    assert_eq!(as_core.message.as_deref(), Some("This is a test event"));
+    assert_eq!(as_core.involved_object.name.as_deref(), Some("p"));
+    // In events.k8s.io/v1 the note is immutable; a series update is the patch
+    // the upstream test makes.
+    let patch = serde_json::json!({"series": {"count": 2, "lastObservedTime": "2024-01-01T00:00:05.000000Z"}});
+    events
+        .patch(
+            "test-event",
+            &Default::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .get("test-event")
+            .await
+            .unwrap()
+            .series
+            .map(|s| s.count),
+        Some(2)
+    );
+    let immutable = serde_json::json!({"note": "changed"});
+    let err = events
+        .patch(
+            "test-event",
+            &Default::default(),
+            &kube::api::Patch::Merge(&immutable),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 422),
+        "{err:?}"
+    );
+    let listed = events
+        .list(&ListParams::default().labels("testevent-set=true"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    events
+        .delete("test-event", &Default::default())
+        .await
+        .unwrap();
+    assert!(core.get("test-event").await.is_err());
+}

@@ -71,15 +71,15 @@ impl Registry {
 
     /// Storage prefix of a resource, optionally narrowed to one namespace.
     pub fn prefix(s: &dyn Strategy, namespace: Option<&str>) -> String {
-        let d = s.descriptor();
+        let (group, resource) = s.storage_resource();
         let mut p = String::from("/registry/");
-        if !d.group.is_empty() {
-            p.push_str(d.group);
+        if !group.is_empty() {
+            p.push_str(group);
             p.push('/');
         }
-        p.push_str(d.resource);
+        p.push_str(resource);
         p.push('/');
-        if let Some(ns) = namespace.filter(|_| d.namespaced) {
+        if let Some(ns) = namespace.filter(|_| s.descriptor().namespaced) {
             p.push_str(ns);
             p.push('/');
         }
@@ -101,6 +101,16 @@ impl Registry {
             Value::String(kv.mod_revision.to_string()),
         );
         Ok(obj)
+    }
+
+    /// A stored object in the version `s` serves.
+    pub fn decode_as(s: &dyn Strategy, kv: &KeyValue) -> ApiResult<Value> {
+        Ok(s.stored_to_served(Self::decode(kv)?))
+    }
+
+    /// The bytes stored for an object served by `s`.
+    pub fn encode_as(s: &dyn Strategy, obj: &Value) -> Vec<u8> {
+        Self::encode(&s.served_to_stored(obj.clone()))
     }
 
     /// The bytes stored for an object: everything but `resourceVersion`,

@@ -217,11 +217,15 @@ impl Registry {
             return Ok((obj, warnings));
         }
         let key = Registry::key(s, ns, &name);
-        match self.storage.create(&key, Registry::encode(&obj)).await {
-            Ok(kv) => Ok((Registry::decode(&kv)?, warnings)),
+        match self
+            .storage
+            .create(&key, Registry::encode_as(s, &obj))
+            .await
+        {
+            Ok(kv) => Ok((Registry::decode_as(s, &kv)?, warnings)),
             Err(e) => {
                 s.release(self, &obj);
-                Err(ApiError::from_storage(e, d.group, d.resource, &name))
+                Err(ApiError::stored_to_served(e, d.group, d.resource, &name))
             }
         }
     }
@@ -232,8 +236,8 @@ impl Registry {
             .storage
             .get(&Registry::key(s, ns, name))
             .await
-            .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
-        Registry::decode(&kv)
+            .map_err(|e| ApiError::stored_to_served(e, d.group, d.resource, name))?;
+        Registry::decode_as(s, &kv)
     }
 
     /// A matcher for list and watch filtering; rejects unsupported fields.
@@ -296,7 +300,7 @@ impl Registry {
         })?;
         let mut items = Vec::with_capacity(result.items.len());
         for kv in &result.items {
-            let mut obj = Registry::decode(kv)?;
+            let mut obj = Registry::decode_as(s.as_ref(), kv)?;
             // Lists carry kind/apiVersion on the list, not on each item.
             if let Some(m) = obj.as_object_mut() {
                 m.remove("kind");
@@ -351,7 +355,7 @@ impl Registry {
             StorageError::Aborted(String::new())
         };
         let step = |kv: &KeyValue| -> Result<Update, StorageError> {
-            let old = Registry::decode(kv).map_err(fail)?;
+            let old = Registry::decode_as(s, kv).map_err(fail)?;
             let mut new = change(&old).map_err(fail)?;
             let requested_rv = meta::str_at(&new, &["metadata", "resourceVersion"])
                 .unwrap_or("")
@@ -431,17 +435,17 @@ impl Registry {
                 // Identical content: store the current bytes so nothing is written.
                 return Ok(Update::Write(kv.value.to_vec()));
             }
-            Ok(Update::Write(Registry::encode(&new)))
+            Ok(Update::Write(Registry::encode_as(s, &new)))
         };
         if dry_run {
             let kv = self
                 .storage
                 .get(&key)
                 .await
-                .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
+                .map_err(|e| ApiError::stored_to_served(e, d.group, d.resource, name))?;
             let mut step = step;
             return match step(&kv) {
-                Ok(Update::Delete) => Ok(Registry::decode(&kv)?),
+                Ok(Update::Delete) => Ok(Registry::decode_as(s, &kv)?),
                 Ok(Update::Write(_)) => {
                     let mut obj = result_obj.lock().expect("lock").take().expect("set");
                     meta::metadata_mut(&mut obj).insert(
@@ -450,11 +454,11 @@ impl Registry {
                     );
                     Ok(obj)
                 }
-                Err(e) => Err(failure
-                    .lock()
-                    .expect("lock")
-                    .take()
-                    .unwrap_or_else(|| ApiError::from_storage(e, d.group, d.resource, name))),
+                Err(e) => {
+                    Err(failure.lock().expect("lock").take().unwrap_or_else(|| {
+                        ApiError::stored_to_served(e, d.group, d.resource, name)
+                    }))
+                }
             };
         }
         match storage::guaranteed_update(
@@ -467,17 +471,17 @@ impl Registry {
         {
             Ok((kv, deleted)) => {
                 if deleted {
-                    let obj = Registry::decode(&kv)?;
+                    let obj = Registry::decode_as(s, &kv)?;
                     s.release(self, &obj);
                     return Ok(obj);
                 }
-                Registry::decode(&kv)
+                Registry::decode_as(s, &kv)
             }
             Err(e) => Err(failure
                 .lock()
                 .expect("lock")
                 .take()
-                .unwrap_or_else(|| ApiError::from_storage(e, d.group, d.resource, name))),
+                .unwrap_or_else(|| ApiError::stored_to_served(e, d.group, d.resource, name))),
         }
     }
 
@@ -568,7 +572,7 @@ impl Registry {
         let now = meta::now_rfc3339();
         let marked: Mutex<bool> = Mutex::new(false);
         let step = |kv: &KeyValue| -> Result<Update, StorageError> {
-            let obj = Registry::decode(kv).map_err(|e| StorageError::Internal(e.message))?;
+            let obj = Registry::decode_as(s, kv).map_err(|e| StorageError::Internal(e.message))?;
             let grace = graceful_period(d.kind, &obj, opts.grace_period_seconds);
             let pending_finalizers = !meta::finalizers(&obj).is_empty()
                 || (d.kind == "Namespace"
@@ -599,22 +603,22 @@ impl Registry {
             if d.kind == "Namespace" {
                 new["status"]["phase"] = json!("Terminating");
             }
-            Ok(Update::Write(Registry::encode(&new)))
+            Ok(Update::Write(Registry::encode_as(s, &new)))
         };
         if opts.dry_run {
             let kv = self
                 .storage
                 .get(&key)
                 .await
-                .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
+                .map_err(|e| ApiError::stored_to_served(e, d.group, d.resource, name))?;
             pre.check(&kv)
-                .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
-            return Registry::decode(&kv);
+                .map_err(|e| ApiError::stored_to_served(e, d.group, d.resource, name))?;
+            return Registry::decode_as(s, &kv);
         }
         let (kv, deleted) = storage::guaranteed_update(self.storage.as_ref(), &key, &pre, step)
             .await
-            .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
-        let obj = Registry::decode(&kv)?;
+            .map_err(|e| ApiError::stored_to_served(e, d.group, d.resource, name))?;
+        let obj = Registry::decode_as(s, &kv)?;
         if deleted {
             s.release(self, &obj);
         } else if d.kind == "Namespace" && *marked.lock().expect("lock") {
@@ -704,8 +708,12 @@ impl Matcher {
 
     pub fn matches_kv(&self, kv: &KeyValue) -> bool {
         serde_json::from_slice::<Value>(&kv.value)
-            .map(|o| self.matches(&o))
+            .map(|o| self.matches(&self.strategy.stored_to_served(o)))
             .unwrap_or(false)
+    }
+
+    pub fn strategy(&self) -> &dyn Strategy {
+        self.strategy.as_ref()
     }
 }
 

@@ -20,6 +20,23 @@ pub trait Strategy: Send + Sync + 'static {
     /// decoder does. Returns the normalized object.
     fn normalize(&self, obj: Value) -> Result<Value, String>;
 
+    /// The (group, resource) whose storage this kind shares; another version
+    /// of the same resource converts with `stored_to_served`/`served_to_stored`.
+    fn storage_resource(&self) -> (&'static str, &'static str) {
+        let d = self.descriptor();
+        (d.group, d.resource)
+    }
+
+    /// Converts a stored object to the version this kind serves.
+    fn stored_to_served(&self, obj: Value) -> Value {
+        obj
+    }
+
+    /// Converts an object of this kind's version to the stored version.
+    fn served_to_stored(&self, obj: Value) -> Value {
+        obj
+    }
+
     /// Folds write-only convenience fields into their stored form (runs
     /// right after `normalize`, on every write).
     fn fold_write_only_fields(&self, _obj: &mut Value) {}

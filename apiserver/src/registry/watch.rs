@@ -122,7 +122,7 @@ impl State {
                 initial_events_end: false,
             });
         }
-        let object = match Registry::decode(&ev.kv) {
+        let object = match Registry::decode_as(self.matcher.strategy(), &ev.kv) {
             Ok(o) => o,
             Err(e) => return Some(WatchItem::Error(e)),
         };

@@ -71,7 +71,7 @@ fn parse_args() -> Args {
 
 /// A pod of about 3 KB of JSON, like a typical controller-made pod.
 fn pod(name: &str) -> Value {
-    let env: Vec<Value> = (0..12)
+    let env: Vec<Value> = (0..24)
         .map(|i| json!({"name": format!("SETTING_{i}"), "value": format!("value-{i}-{}", "x".repeat(40))}))
         .collect();
     json!({
@@ -421,37 +421,40 @@ async fn main() {
     println!("\nJSON report: {}", args.out.display());
 }
 
+fn f(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
 fn print_table(r: &Value) {
     println!(
         "pod JSON bytes: {}   concurrency: {}",
         r["pod_json_bytes"], r["concurrency"]
     );
     println!(
-        "startup to /readyz: {} ms   RSS idle: {} MB   RSS after pods: {} MB",
-        r["startup_to_readyz_ms"], r["rss_idle_mb"], r["rss_after_pods_mb"]
+        "startup to /readyz: {:.1} ms   RSS idle: {:.1} MB   RSS after pods: {:.1} MB",
+        f(&r["startup_to_readyz_ms"]),
+        f(&r["rss_idle_mb"]),
+        f(&r["rss_after_pods_mb"])
     );
     println!(
         "\n{:<18} {:>10} {:>9} {:>9} {:>9} {:>8}",
         "operation", "ops/s", "p50 ms", "p99 ms", "max ms", "vs raw"
     );
-    let raw = r["raw_store_create"]["ops_per_sec"].as_f64().unwrap_or(1.0);
+    let raw = f(&r["raw_store_create"]["ops_per_sec"]).max(1.0);
     for op in ["create", "get", "update", "delete", "raw_store_create"] {
         let o = &r[op];
         let ratio = if op == "create" {
-            format!(
-                "{:.0}%",
-                o["ops_per_sec"].as_f64().unwrap_or(0.0) / raw * 100.0
-            )
+            format!("{:.0}%", f(&o["ops_per_sec"]) / raw * 100.0)
         } else {
             String::new()
         };
         println!(
-            "{:<18} {:>10.0} {:>9} {:>9} {:>9} {:>8}",
+            "{:<18} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8}",
             op,
-            o["ops_per_sec"].as_f64().unwrap_or(0.0),
-            o["p50_ms"],
-            o["p99_ms"],
-            o["max_ms"],
+            f(&o["ops_per_sec"]),
+            f(&o["p50_ms"]),
+            f(&o["p99_ms"]),
+            f(&o["max_ms"]),
             ratio
         );
     }
@@ -461,22 +464,25 @@ fn print_table(r: &Value) {
     );
     for l in r["list"].as_array().into_iter().flatten() {
         println!(
-            "{:<10} {:>12} {:>12} {:>8}",
-            l["pods"], l["latency_ms"], l["bytes"], l["rss_mb"]
+            "{:<10} {:>12.1} {:>12} {:>8.1}",
+            l["pods"].to_string(),
+            f(&l["latency_ms"]),
+            l["bytes"].to_string(),
+            f(&l["rss_mb"])
         );
     }
     println!(
-        "\n{:<10} {:>10} {:>9} {:>9} {:>9}",
+        "\n{:<10} {:>12} {:>9} {:>9} {:>9}",
         "watchers", "delivered", "p50 ms", "p99 ms", "max ms"
     );
     for w in r["watch"].as_array().into_iter().flatten() {
         println!(
-            "{:<10} {:>10} {:>9} {:>9} {:>9}",
-            w["watchers"],
+            "{:<10} {:>12} {:>9.2} {:>9.2} {:>9.2}",
+            w["watchers"].to_string(),
             format!("{}/{}", w["delivered"], w["expected"]),
-            w["p50_ms"],
-            w["p99_ms"],
-            w["max_ms"]
+            f(&w["p50_ms"]),
+            f(&w["p99_ms"]),
+            f(&w["max_ms"])
         );
     }
 }

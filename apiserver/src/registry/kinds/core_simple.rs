@@ -80,22 +80,6 @@ simple_kind!(
     core_kind("Event", "events", "event", true, &["ev"])
 );
 simple_kind!(
-    EventsV1,
-    k8s_openapi::api::events::v1::Event,
-    ResourceDescriptor {
-        group: "events.k8s.io",
-        version: "v1",
-        kind: "Event",
-        resource: "events",
-        singular: "event",
-        namespaced: true,
-        verbs: ALL_VERBS,
-        short_names: &["ev"],
-        categories: &[],
-        subresources: &[],
-    }
-);
-simple_kind!(
     ResourceQuotas,
     core::ResourceQuota,
     ResourceDescriptor {
@@ -188,9 +172,84 @@ fn fold_string_data(obj: &mut Value) {
     }
 }
 
+/// events.k8s.io/v1 Events: another version of the core Events resource,
+/// stored once as core/v1 (as kube-apiserver does), converted on the way in
+/// and out.
+pub struct EventsV1;
+
+/// (events.k8s.io/v1 field, core/v1 field) pairs that only differ in name.
+const EVENT_FIELDS: &[(&str, &str)] = &[
+    ("regarding", "involvedObject"),
+    ("note", "message"),
+    ("reportingController", "reportingComponent"),
+    ("deprecatedSource", "source"),
+    ("deprecatedFirstTimestamp", "firstTimestamp"),
+    ("deprecatedLastTimestamp", "lastTimestamp"),
+    ("deprecatedCount", "count"),
+];
+
+fn rename_fields(obj: Value, api_version: &str, to_core: bool) -> Value {
+    let Value::Object(mut map) = obj else {
+        return obj;
+    };
+    for (v1, core) in EVENT_FIELDS {
+        let (from, to) = if to_core { (*v1, *core) } else { (*core, *v1) };
+        if let Some(v) = map.remove(from) {
+            map.insert(to.to_string(), v);
+        }
+    }
+    map.insert("apiVersion".into(), Value::String(api_version.into()));
+    Value::Object(map)
+}
+
+impl Strategy for EventsV1 {
+    fn descriptor(&self) -> &ResourceDescriptor {
+        static D: ResourceDescriptor = ResourceDescriptor {
+            group: "events.k8s.io",
+            version: "v1",
+            kind: "Event",
+            resource: "events",
+            singular: "event",
+            namespaced: true,
+            verbs: ALL_VERBS,
+            short_names: &["ev"],
+            categories: &[],
+            subresources: &[],
+        };
+        &D
+    }
+    fn normalize(&self, obj: Value) -> Result<Value, String> {
+        roundtrip::<k8s_openapi::api::events::v1::Event>(obj)
+    }
+    fn storage_resource(&self) -> (&'static str, &'static str) {
+        ("", "events")
+    }
+    fn stored_to_served(&self, obj: Value) -> Value {
+        rename_fields(obj, "events.k8s.io/v1", false)
+    }
+    fn served_to_stored(&self, obj: Value) -> Value {
+        rename_fields(obj, "v1", true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_convert_between_versions_losslessly() {
+        let v1 = serde_json::json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e"},
+            "regarding": {"kind": "Pod", "name": "p"}, "note": "hello", "reason": "Started",
+            "reportingController": "kubelet", "deprecatedCount": 2,
+        });
+        let core = EventsV1.served_to_stored(v1.clone());
+        assert_eq!(core["apiVersion"], "v1");
+        assert_eq!(core["involvedObject"]["name"], "p");
+        assert_eq!(core["message"], "hello");
+        assert_eq!(core["count"], 2);
+        assert_eq!(EventsV1.stored_to_served(core), v1);
+    }
 
     #[test]
     fn string_data_is_folded_into_data_and_wins() {
