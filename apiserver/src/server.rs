@@ -13,6 +13,7 @@ use crate::error::{ApiError, Reason};
 use crate::http::ApiServer;
 use crate::registry::options::{ListOptions, WriteOptions};
 use crate::registry::Registry;
+use crate::storage::cacher::{Cacher, CacherOptions};
 use crate::storage::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::storage::Storage;
 
@@ -121,13 +122,20 @@ pub async fn run(
     crate::tls::write_kubeconfig(&kubeconfig_path, &pki, &url)?;
     let tls = crate::tls::server_config(&pki)?;
 
-    let storage: Arc<dyn Storage> = EmbeddedStore::open(
+    let store: Arc<dyn Storage> = EmbeddedStore::open(
         &config.data_dir.join("store"),
         EmbeddedOptions {
             history_window: config.history_window,
             ..Default::default()
         },
     )?;
+    // LIST and WATCH are served from the watch cache: one storage watch per
+    // resource, whatever the number of clients.
+    let prefixes = crate::registry::kinds::all()
+        .iter()
+        .map(|k| Registry::prefix(k.as_ref(), None))
+        .collect();
+    let storage: Arc<dyn Storage> = Cacher::new(store, prefixes, CacherOptions::default());
     let registry =
         Arc::new(Registry::new(storage, &config.service_cidr).map_err(ServerError::Config)?);
     let server = Arc::new(ApiServer {

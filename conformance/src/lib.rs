@@ -107,6 +107,8 @@ impl Cluster {
             .arg("--write-kubeconfig")
             .arg(&self.kubeconfig)
             .args(&self.extra_args)
+            // The watch cache compares itself with storage while tests run.
+            .env("RKUBE_WATCH_CACHE_CHECK", "200ms")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -274,6 +276,12 @@ impl Drop for Cluster {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // The watch cache's consistency checker runs during every test; a
+        // mismatch it found fails the test that saw it.
+        let log = self.server_log();
+        if !std::thread::panicking() && log.contains("watch cache state differed from storage") {
+            panic!("watch cache inconsistency:\n{log}");
         }
     }
 }

@@ -138,7 +138,15 @@ fn component(name: &str, healthy: Result<String, String>) -> Value {
 }
 
 async fn components(server: &Arc<ApiServer>) -> Vec<Value> {
-    let storage_name = server.registry.storage.name().to_string();
+    // "embedded+watch-cache" → the datastore itself.
+    let storage_name = server
+        .registry
+        .storage
+        .name()
+        .split('+')
+        .next()
+        .unwrap_or("")
+        .to_string();
     let storage = storage_check(server).await.map(|()| "ok".to_string());
     let datastore = if storage_name == "etcd" {
         "etcd-0".to_string()

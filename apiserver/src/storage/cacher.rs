@@ -98,6 +98,19 @@ pub const CHECK_ENV_VAR: &str = "RKUBE_WATCH_CACHE_CHECK";
 /// How often the checker runs when enabled through [`CHECK_ENV_VAR`].
 const ENV_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
+/// `1`/`true` checks every minute; a number of milliseconds (`200ms`)
+/// checks that often, for tests that want mismatches found while they run.
+fn check_interval_from_env(value: Option<&str>) -> Option<Duration> {
+    match value? {
+        "1" | "true" => Some(ENV_CHECK_INTERVAL),
+        v => v
+            .strip_suffix("ms")?
+            .parse()
+            .ok()
+            .map(Duration::from_millis),
+    }
+}
+
 /// Most inner-watch items applied under one write lock; bounds how long the
 /// feed keeps readers out.
 const APPLY_BATCH: usize = 256;
@@ -137,11 +150,10 @@ pub struct CacherOptions {
 
 impl Default for CacherOptions {
     fn default() -> Self {
-        let from_env = std::env::var(CHECK_ENV_VAR).is_ok_and(|v| v == "1" || v == "true");
         let check = if cfg!(test) {
             Some(Duration::from_millis(50))
         } else {
-            from_env.then_some(ENV_CHECK_INTERVAL)
+            check_interval_from_env(std::env::var(CHECK_ENV_VAR).ok().as_deref())
         };
         Self {
             cache_all_resources: true,

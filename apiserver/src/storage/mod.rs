@@ -15,6 +15,7 @@
 //!   order, once;
 //! - a revision at or below the compacted floor is `Expired`.
 
+pub mod cacher;
 pub mod embedded;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
