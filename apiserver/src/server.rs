@@ -15,6 +15,7 @@ use crate::registry::options::{ListOptions, WriteOptions};
 use crate::registry::Registry;
 use crate::storage::cacher::{Cacher, CacherOptions};
 use crate::storage::embedded::{EmbeddedOptions, EmbeddedStore};
+use crate::storage::etcd::{EtcdOptions, EtcdStore};
 use crate::storage::Storage;
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/rkube";
@@ -35,6 +36,15 @@ pub struct Config {
     /// How long the embedded store keeps history for watches and
     /// continue tokens before compacting it.
     pub history_window: std::time::Duration,
+    /// Use these etcd endpoints instead of the embedded store.
+    pub etcd: Option<EtcdConfig>,
+}
+
+/// Where an etcd-backed server keeps its objects.
+#[derive(Clone, Debug)]
+pub struct EtcdConfig {
+    pub endpoints: Vec<String>,
+    pub options: EtcdOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,20 +132,34 @@ pub async fn run(
     crate::tls::write_kubeconfig(&kubeconfig_path, &pki, &url)?;
     let tls = crate::tls::server_config(&pki)?;
 
-    let store: Arc<dyn Storage> = EmbeddedStore::open(
-        &config.data_dir.join("store"),
-        EmbeddedOptions {
-            history_window: config.history_window,
-            ..Default::default()
-        },
-    )?;
+    let mut cacher_options = CacherOptions::default();
+    let store: Arc<dyn Storage> = match &config.etcd {
+        Some(etcd) => {
+            let store = EtcdStore::connect(&etcd.endpoints, etcd.options.clone()).await?;
+            if !store.progress_requests_supported() {
+                tracing::warn!(
+                    version = store.server_version(),
+                    "this etcd reports watch progress out of order; consistent lists are read from etcd, not the watch cache"
+                );
+                cacher_options.consistent_reads_from_cache = false;
+            }
+            store
+        }
+        None => EmbeddedStore::open(
+            &config.data_dir.join("store"),
+            EmbeddedOptions {
+                history_window: config.history_window,
+                ..Default::default()
+            },
+        )?,
+    };
     // LIST and WATCH are served from the watch cache: one storage watch per
     // resource, whatever the number of clients.
     let prefixes = crate::registry::kinds::all()
         .iter()
         .map(|k| Registry::prefix(k.as_ref(), None))
         .collect();
-    let storage: Arc<dyn Storage> = Cacher::new(store, prefixes, CacherOptions::default());
+    let storage: Arc<dyn Storage> = Cacher::new(store, prefixes, cacher_options);
     let registry =
         Arc::new(Registry::new(storage, &config.service_cidr).map_err(ServerError::Config)?);
     let server = Arc::new(ApiServer {

@@ -55,6 +55,69 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Which datastore a test cluster runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    /// A throw-away single-member etcd started for the test.
+    Etcd,
+}
+
+/// A throw-away etcd member on free loopback ports; killed on drop.
+pub struct Etcd {
+    child: Child,
+    pub client_url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Etcd {
+    pub fn start() -> Etcd {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (client, peer) = (free_port(), free_port());
+        let client_url = format!("http://127.0.0.1:{client}");
+        let peer_url = format!("http://127.0.0.1:{peer}");
+        let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "etcd".into());
+        let child = Command::new(&bin)
+            .args(["--name", "m0", "--data-dir"])
+            .arg(dir.path().join("etcd"))
+            .args([
+                "--listen-client-urls",
+                &client_url,
+                "--advertise-client-urls",
+                &client_url,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer_url,
+                "--initial-advertise-peer-urls",
+                &peer_url,
+            ])
+            .args(["--initial-cluster", &format!("m0={peer_url}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {bin} (install etcd-server): {e}"));
+        let etcd = Etcd {
+            child,
+            client_url,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
+            assert!(Instant::now() < deadline, "etcd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        etcd
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// One running `rkube server`.
 pub struct Cluster {
     child: Option<Child>,
@@ -63,6 +126,8 @@ pub struct Cluster {
     pub kubeconfig: PathBuf,
     log: PathBuf,
     extra_args: Vec<String>,
+    /// Declared last: dropped after the server is gone.
+    etcd: Option<Etcd>,
 }
 
 impl Cluster {
@@ -71,8 +136,24 @@ impl Cluster {
         Self::start_with(&[])
     }
 
+    /// Starts a server on the given datastore.
+    pub fn start_on(backend: Backend) -> Cluster {
+        match backend {
+            Backend::Embedded => Self::start_with(&[]),
+            Backend::Etcd => {
+                let etcd = Etcd::start();
+                let url = etcd.client_url.clone();
+                Self::start_full(&["--etcd-servers", &url], Some(etcd))
+            }
+        }
+    }
+
     /// Starts a server with extra `rkube server` flags.
     pub fn start_with(extra_args: &[&str]) -> Cluster {
+        Self::start_full(extra_args, None)
+    }
+
+    fn start_full(extra_args: &[&str], etcd: Option<Etcd>) -> Cluster {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let kubeconfig = data_dir.path().join("kubeconfig");
@@ -85,6 +166,7 @@ impl Cluster {
             kubeconfig,
             log,
             extra_args,
+            etcd,
         };
         c.spawn();
         c

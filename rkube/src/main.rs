@@ -49,6 +49,25 @@ struct ServerArgs {
     /// older revisions answer 410 Expired.
     #[arg(long, default_value_t = 300)]
     history_window_seconds: u64,
+    /// Store objects in etcd at these endpoints (comma-separated URLs)
+    /// instead of the embedded store.
+    #[arg(long, value_delimiter = ',')]
+    etcd_servers: Vec<String>,
+    /// Key prefix in etcd.
+    #[arg(long, default_value = "/registry")]
+    etcd_prefix: String,
+    /// CA that signed the etcd servers' certificates (enables TLS).
+    #[arg(long)]
+    etcd_cafile: Option<PathBuf>,
+    /// Client certificate for etcd.
+    #[arg(long)]
+    etcd_certfile: Option<PathBuf>,
+    /// Client key for etcd.
+    #[arg(long)]
+    etcd_keyfile: Option<PathBuf>,
+    /// Seconds between compactions of etcd history (0 disables).
+    #[arg(long, default_value_t = 300)]
+    etcd_compaction_interval_seconds: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -69,6 +88,22 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn server(args: ServerArgs) -> anyhow::Result<()> {
+    use apiserver::storage::etcd::{EtcdOptions, EtcdTls};
+    let etcd = (!args.etcd_servers.is_empty()).then(|| apiserver::server::EtcdConfig {
+        endpoints: args.etcd_servers.clone(),
+        options: EtcdOptions {
+            prefix: args.etcd_prefix.clone(),
+            tls: args.etcd_cafile.clone().map(|ca_file| EtcdTls {
+                ca_file,
+                cert_file: args.etcd_certfile.clone(),
+                key_file: args.etcd_keyfile.clone(),
+            }),
+            compaction_interval: std::time::Duration::from_secs(
+                args.etcd_compaction_interval_seconds,
+            ),
+            ..Default::default()
+        },
+    });
     let config = apiserver::Config {
         data_dir: args.data_dir,
         listen: args.listen,
@@ -77,6 +112,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         tls_san: args.tls_san,
         advertise_address: args.advertise_address,
         history_window: std::time::Duration::from_secs(args.history_window_seconds),
+        etcd,
     };
     apiserver::run(config, shutdown_signal())
         .await

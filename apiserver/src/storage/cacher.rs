@@ -146,6 +146,11 @@ pub struct CacherOptions {
     /// Run [`Cacher::check_consistency`] this often. Defaults to on when
     /// [`CHECK_ENV_VAR`] is `1`, and always in this crate's tests.
     pub consistency_check_interval: Option<Duration>,
+    /// Serve consistent reads (lists and watches "from now") from the cache
+    /// after waiting for it to catch up. Needs an inner store whose watch
+    /// reports progress promptly; without that (etcd before 3.4.25/3.5.8)
+    /// such reads go to the inner store instead, as kube-apiserver does.
+    pub consistent_reads_from_cache: bool,
 }
 
 impl Default for CacherOptions {
@@ -160,6 +165,7 @@ impl Default for CacherOptions {
             event_ring_capacity: 4096,
             watcher_buffer: 1024,
             inner_progress_interval: Duration::from_millis(50),
+            consistent_reads_from_cache: true,
             freshness_timeout: Duration::from_secs(3),
             fallback_when_stale: true,
             retry_backoff: Duration::from_millis(100),
@@ -539,6 +545,7 @@ impl Storage for Cacher {
             return self.inner.list(prefix, opts).await;
         };
         match opts.revision {
+            None if !self.opts.consistent_reads_from_cache => {}
             None => {
                 let target = self.inner.current_revision().await?;
                 if cache.wait_fresh(target).await {
@@ -583,6 +590,7 @@ impl Storage for Cacher {
             return self.inner.watch(prefix, opts).await;
         };
         let registered = match opts.after_revision {
+            None if !self.opts.consistent_reads_from_cache => None,
             None => {
                 // "From now" must include every write acknowledged before
                 // the call, like a consistent list.

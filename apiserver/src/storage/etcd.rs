@@ -1012,6 +1012,12 @@ impl EtcdStore {
     }
 
     /// The etcd server version seen at connect.
+    /// Whether this etcd orders progress notifications after the events
+    /// they cover (3.4.25+, 3.5.8+), so caches may rely on them.
+    pub fn progress_requests_supported(&self) -> bool {
+        self.shared.ordered_progress_requests
+    }
+
     pub fn server_version(&self) -> &str {
         &self.shared.server_version
     }

@@ -17,6 +17,9 @@
 
 pub mod cacher;
 pub mod embedded;
+pub mod etcd;
+#[cfg(test)]
+pub mod etcd_test_server;
 #[cfg(any(test, feature = "test-suite"))]
 pub mod suite;
 
