@@ -63,58 +63,127 @@ pub enum Backend {
     Etcd,
 }
 
-/// A throw-away etcd member on free loopback ports; killed on drop.
+/// Throw-away etcd members (one, or a cluster) on free loopback ports;
+/// killed on drop.
 pub struct Etcd {
-    child: Child,
-    pub client_url: String,
-    _dir: tempfile::TempDir,
+    members: Vec<EtcdMember>,
+    initial_cluster: String,
+    dir: tempfile::TempDir,
+}
+
+struct EtcdMember {
+    child: Option<Child>,
+    client_url: String,
+    client_port: u16,
+    peer_url: String,
 }
 
 impl Etcd {
     pub fn start() -> Etcd {
+        Self::start_cluster(1)
+    }
+
+    /// Starts `n` members forming one cluster.
+    pub fn start_cluster(n: usize) -> Etcd {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (client, peer) = (free_port(), free_port());
-        let client_url = format!("http://127.0.0.1:{client}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
+        let members: Vec<EtcdMember> = (0..n)
+            .map(|_| {
+                let client_port = free_port();
+                EtcdMember {
+                    child: None,
+                    client_url: format!("http://127.0.0.1:{client_port}"),
+                    client_port,
+                    peer_url: format!("http://127.0.0.1:{}", free_port()),
+                }
+            })
+            .collect();
+        let initial_cluster = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("m{i}={}", m.peer_url))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut etcd = Etcd {
+            members,
+            initial_cluster,
+            dir,
+        };
+        for i in 0..n {
+            etcd.spawn(i);
+        }
+        for i in 0..n {
+            etcd.wait_listening(i);
+        }
+        etcd
+    }
+
+    /// Every member's client URL, comma-separated (for `--etcd-servers`).
+    pub fn client_urls(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| m.client_url.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn spawn(&mut self, i: usize) {
         let bin = std::env::var("ETCD_BIN").unwrap_or_else(|_| "etcd".into());
+        let m = &self.members[i];
         let child = Command::new(&bin)
-            .args(["--name", "m0", "--data-dir"])
-            .arg(dir.path().join("etcd"))
-            .args([
-                "--listen-client-urls",
-                &client_url,
-                "--advertise-client-urls",
-                &client_url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer_url,
-                "--initial-advertise-peer-urls",
-                &peer_url,
-            ])
-            .args(["--initial-cluster", &format!("m0={peer_url}")])
+            .args(["--name", &format!("m{i}"), "--data-dir"])
+            .arg(self.dir.path().join(format!("m{i}")))
+            .args(["--listen-client-urls", &m.client_url])
+            .args(["--advertise-client-urls", &m.client_url])
+            .args(["--listen-peer-urls", &m.peer_url])
+            .args(["--initial-advertise-peer-urls", &m.peer_url])
+            .args(["--initial-cluster", &self.initial_cluster])
+            .args(["--initial-cluster-state", "new"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start {bin} (install etcd-server): {e}"));
-        let etcd = Etcd {
-            child,
-            client_url,
-            _dir: dir,
-        };
+        self.members[i].child = Some(child);
+    }
+
+    fn wait_listening(&self, i: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", client)).is_err() {
-            assert!(Instant::now() < deadline, "etcd did not start");
+        while std::net::TcpStream::connect(("127.0.0.1", self.members[i].client_port)).is_err() {
+            assert!(Instant::now() < deadline, "etcd member {i} did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        etcd
+    }
+
+    /// Kills member `i` (SIGKILL).
+    pub fn stop_member(&mut self, i: usize) {
+        if let Some(mut c) = self.members[i].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts member `i` again on its data dir and ports.
+    pub fn restart_member(&mut self, i: usize) {
+        self.stop_member(i);
+        self.spawn(i);
+        self.wait_listening(i);
+    }
+
+    pub fn stop(&mut self) {
+        for i in 0..self.members.len() {
+            self.stop_member(i);
+        }
+    }
+
+    pub fn restart(&mut self) {
+        for i in 0..self.members.len() {
+            self.restart_member(i);
+        }
     }
 }
 
 impl Drop for Etcd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
@@ -140,12 +209,14 @@ impl Cluster {
     pub fn start_on(backend: Backend) -> Cluster {
         match backend {
             Backend::Embedded => Self::start_with(&[]),
-            Backend::Etcd => {
-                let etcd = Etcd::start();
-                let url = etcd.client_url.clone();
-                Self::start_full(&["--etcd-servers", &url], Some(etcd))
-            }
+            Backend::Etcd => Self::start_on_etcd(Etcd::start()),
         }
+    }
+
+    /// Starts a server on the given etcd members.
+    pub fn start_on_etcd(etcd: Etcd) -> Cluster {
+        let urls = etcd.client_urls();
+        Self::start_full(&["--etcd-servers", &urls], Some(etcd))
     }
 
     /// Starts a server with extra `rkube server` flags.
@@ -345,6 +416,11 @@ impl Cluster {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The etcd member behind an etcd-backed cluster.
+    pub fn etcd(&mut self) -> &mut Etcd {
+        self.etcd.as_mut().expect("an etcd-backed cluster")
     }
 
     /// The server's process id, for tests that signal it.
