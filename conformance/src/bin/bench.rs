@@ -28,6 +28,7 @@ struct Args {
     watchers: Vec<usize>,
     watch_writes: usize,
     out: PathBuf,
+    etcd: bool,
 }
 
 fn parse_args() -> Args {
@@ -39,6 +40,7 @@ fn parse_args() -> Args {
         watchers: vec![1, 100, 1000],
         watch_writes: 200,
         out: PathBuf::from("target/bench.json"),
+        etcd: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -49,6 +51,11 @@ fn parse_args() -> Args {
     };
     while i < argv.len() {
         let v = argv.get(i + 1).cloned().unwrap_or_default();
+        if argv[i] == "--etcd" {
+            a.etcd = true;
+            i += 1;
+            continue;
+        }
         match argv[i].as_str() {
             "--server-bin" => a.server_bin = v.into(),
             "--concurrency" => a.concurrency = v.parse().expect("number"),
@@ -59,7 +66,7 @@ fn parse_args() -> Args {
             "--out" => a.out = v.into(),
             other => {
                 eprintln!(
-                    "unknown flag {other}\nusage: bench [--server-bin P] [--concurrency N] [--ops N] [--list-sizes a,b] [--watchers a,b] [--watch-writes N] [--out FILE]"
+                    "unknown flag {other}\nusage: bench [--server-bin P] [--concurrency N] [--ops N] [--list-sizes a,b] [--watchers a,b] [--watch-writes N] [--out FILE] [--etcd]"
                 );
                 std::process::exit(2);
             }
@@ -169,7 +176,7 @@ impl Drop for Server {
     }
 }
 
-async fn start_server(bin: &PathBuf) -> Server {
+async fn start_server(bin: &PathBuf, extra: &[String]) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -188,6 +195,7 @@ async fn start_server(bin: &PathBuf) -> Server {
         .arg(dir.path().join("data"))
         .arg("--write-kubeconfig")
         .arg(&kubeconfig)
+        .args(extra)
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap_or_else(|e| {
@@ -253,10 +261,42 @@ async fn raw_store_creates(n: usize, concurrency: usize) -> Value {
     lat.summary(elapsed)
 }
 
+/// etcd written directly through etcd-client: the same bytes and
+/// concurrency, one put per create, as the API server's baseline.
+async fn raw_etcd_puts(endpoints: &str, n: usize, concurrency: usize) -> Value {
+    let client = etcd_client::Client::connect(endpoints.split(',').collect::<Vec<_>>(), None)
+        .await
+        .expect("connect etcd");
+    let bytes: Vec<u8> = serde_json::to_vec(&pod("raw")).unwrap();
+    let (mut lat, elapsed) = run(n, concurrency, |i| {
+        let mut kv = client.kv_client();
+        let bytes = bytes.clone();
+        async move {
+            let key = format!("/raw/pods/default/raw-{i}");
+            let txn = etcd_client::Txn::new()
+                .when([etcd_client::Compare::create_revision(
+                    key.clone(),
+                    etcd_client::CompareOp::Equal,
+                    0,
+                )])
+                .and_then([etcd_client::TxnOp::put(key, bytes, None)]);
+            kv.txn(txn).await.unwrap();
+        }
+    })
+    .await;
+    lat.summary(elapsed)
+}
+
 #[tokio::main]
 async fn main() {
     let args = parse_args();
-    let server = start_server(&args.server_bin).await;
+    // etcd (when asked for) outlives the server: declared first.
+    let etcd = args.etcd.then(conformance::Etcd::start);
+    let extra: Vec<String> = match &etcd {
+        Some(e) => vec!["--etcd-servers".into(), e.client_urls()],
+        None => vec![],
+    };
+    let server = start_server(&args.server_bin, &extra).await;
     let pid = server.child.id();
     let idle_rss = rss_mb(pid);
     let client = client(&server.kubeconfig).await;
@@ -277,7 +317,11 @@ async fn main() {
     })
     .await;
     report["create"] = lat.summary(el);
-    report["raw_store_create"] = raw_store_creates(args.ops, args.concurrency).await;
+    report["backend"] = json!(if etcd.is_some() { "etcd" } else { "embedded" });
+    report["raw_store_create"] = match &etcd {
+        Some(e) => raw_etcd_puts(&e.client_urls(), args.ops, args.concurrency).await,
+        None => raw_store_creates(args.ops, args.concurrency).await,
+    };
     let (mut lat, el) = run(args.ops, args.concurrency, |i| {
         let pods = pods.clone();
         async move {
