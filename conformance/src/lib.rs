@@ -207,16 +207,27 @@ impl Cluster {
 
     /// Starts a server on the given datastore.
     pub fn start_on(backend: Backend) -> Cluster {
+        Self::start_on_with(backend, &[])
+    }
+
+    /// Starts a server on the given datastore with extra flags.
+    pub fn start_on_with(backend: Backend, extra_args: &[&str]) -> Cluster {
         match backend {
-            Backend::Embedded => Self::start_with(&[]),
-            Backend::Etcd => Self::start_on_etcd(Etcd::start()),
+            Backend::Embedded => Self::start_full(extra_args, None),
+            Backend::Etcd => Self::start_on_etcd_with(Etcd::start(), extra_args),
         }
     }
 
     /// Starts a server on the given etcd members.
     pub fn start_on_etcd(etcd: Etcd) -> Cluster {
+        Self::start_on_etcd_with(etcd, &[])
+    }
+
+    fn start_on_etcd_with(etcd: Etcd, extra_args: &[&str]) -> Cluster {
         let urls = etcd.client_urls();
-        Self::start_full(&["--etcd-servers", &urls], Some(etcd))
+        let mut args = vec!["--etcd-servers", urls.as_str()];
+        args.extend_from_slice(extra_args);
+        Self::start_full(&args, Some(etcd))
     }
 
     /// Starts a server with extra `rkube server` flags.

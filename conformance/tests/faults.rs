@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use conformance::{Backend, Cluster};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams, PostParams, WatchEvent};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Client;
 
@@ -121,9 +122,16 @@ async fn etcd_restart_fails_requests_cleanly_then_recovers() {
     let mut c = Cluster::start_on(Backend::Etcd);
     let client = client(&c).await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    api.create(&PostParams::default(), &cm("before"))
+    let before = api
+        .create(&PostParams::default(), &cm("before"))
         .await
         .unwrap();
+    let rv = before.metadata.resource_version.unwrap();
+    let mut watch = api
+        .watch(&kube::api::WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
     tokio::task::block_in_place(|| c.etcd().stop());
     // Writes fail with a clear 5xx Status within the request timeout: no
     // hang, no crash. (kubectl, not kube-rs: kube-rs retries 503s itself.)
@@ -166,6 +174,25 @@ async fn etcd_restart_fails_requests_cleanly_then_recovers() {
         names.contains("before") && names.contains("after") && !names.contains("during"),
         "{names:?}"
     );
+    // The watch opened before the outage either continues without a gap
+    // (its next event is "after") or ends so the client re-lists; it never
+    // repeats "before" or invents "during".
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), watch.next()).await {
+            Ok(Some(Ok(WatchEvent::Added(o)))) => {
+                assert_eq!(
+                    o.metadata.name.as_deref(),
+                    Some("after"),
+                    "gap or duplicate"
+                );
+                break;
+            }
+            Ok(Some(Ok(WatchEvent::Bookmark(_)))) => continue,
+            Ok(Some(Ok(WatchEvent::Error(_)))) | Ok(Some(Err(_))) | Ok(None) => break,
+            Ok(Some(Ok(other))) => panic!("unexpected event {other:?}"),
+            Err(_) => panic!("the watch neither continued nor ended"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

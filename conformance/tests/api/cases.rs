@@ -1,14 +1,27 @@
-//! Watch and list semantics through kube-rs against a real `rkube server`.
-//! Names mirror the upstream conformance tests.
+//! API semantics through kube-rs against a real `rkube server` (watch,
+//! chunked lists, errors, events, shutdown), included by `api.rs` (embedded
+//! store) and `api_etcd.rs` (etcd). Names mirror the upstream conformance
+//! tests.
 
 use std::time::Duration;
 
-use conformance::Cluster;
+use conformance::{Backend, Cluster};
+
+use crate::BACKEND;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Client;
+
+/// A cluster whose datastore forgets history after about a second.
+fn start_with_short_history() -> Cluster {
+    let flag = match BACKEND {
+        Backend::Embedded => "--history-window-seconds",
+        Backend::Etcd => "--etcd-compaction-interval-seconds",
+    };
+    Cluster::start_on_with(BACKEND, &[flag, "1"])
+}
 
 async fn client(c: &Cluster) -> Client {
     let kc = Kubeconfig::read_from(&c.kubeconfig).expect("kubeconfig");
@@ -59,7 +72,7 @@ async fn next_events(
 #[tokio::test]
 async fn sig_api_machinery_watchers_should_observe_add_update_and_delete_watch_notifications_on_configmaps(
 ) {
-    let c = Cluster::start();
+    let c = Cluster::start_on(BACKEND);
     let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     let wp = WatchParams::default().labels("watch-this-configmap=multiple-watchers-A");
     let start = api
@@ -122,7 +135,7 @@ async fn sig_api_machinery_watchers_should_observe_add_update_and_delete_watch_n
 #[tokio::test]
 async fn sig_api_machinery_watchers_should_be_able_to_start_watching_from_a_specific_resource_version(
 ) {
-    let c = Cluster::start();
+    let c = Cluster::start_on(BACKEND);
     let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     let pp = PostParams::default();
     api.create(&pp, &cm("rv", &[], "0")).await.unwrap();
@@ -162,7 +175,7 @@ async fn sig_api_machinery_watchers_should_be_able_to_start_watching_from_a_spec
 #[tokio::test]
 async fn sig_api_machinery_watchers_should_observe_an_object_deletion_if_it_stops_meeting_the_requirements_of_the_selector(
 ) {
-    let c = Cluster::start();
+    let c = Cluster::start_on(BACKEND);
     let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     let pp = PostParams::default();
     let mut w = api
@@ -210,7 +223,7 @@ async fn sig_api_machinery_watchers_should_observe_an_object_deletion_if_it_stop
 
 #[tokio::test]
 async fn sig_api_machinery_watchers_should_receive_events_on_concurrent_watches_in_same_order() {
-    let c = Cluster::start();
+    let c = Cluster::start_on(BACKEND);
     let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     let start = api
         .list(&ListParams::default())
@@ -257,7 +270,7 @@ async fn sig_api_machinery_watchers_should_receive_events_on_concurrent_watches_
 #[tokio::test]
 async fn sig_api_machinery_servers_with_support_for_api_chunking_should_return_chunks_of_results_for_list_calls(
 ) {
-    let c = Cluster::start();
+    let c = Cluster::start_on(BACKEND);
     let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     for i in 0..25 {
         api.create(
@@ -299,7 +312,7 @@ async fn sig_api_machinery_servers_with_support_for_api_chunking_should_return_c
 
 #[tokio::test]
 async fn watch_list_sends_initial_events_then_the_end_bookmark() {
-    let c = Cluster::start();
+    let c = Cluster::start_on(BACKEND);
     let client = client(&c).await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     for i in 0..3 {
@@ -336,7 +349,7 @@ async fn watch_list_sends_initial_events_then_the_end_bookmark() {
 
 #[tokio::test]
 async fn stale_update_is_a_409_conflict_and_bad_names_are_422() {
-    let c = Cluster::start();
+    let c = Cluster::start_on(BACKEND);
     let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     let pp = PostParams::default();
     let first = api.create(&pp, &cm("conflict", &[], "0")).await.unwrap();
@@ -381,7 +394,7 @@ async fn stale_update_is_a_409_conflict_and_bad_names_are_422() {
 
 #[tokio::test]
 async fn watch_and_continue_from_a_compacted_revision_are_410_expired() {
-    let c = Cluster::start_with(&["--history-window-seconds", "1"]);
+    let c = start_with_short_history();
     let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     let pp = PostParams::default();
     for i in 0..4 {
@@ -432,7 +445,7 @@ async fn watch_and_continue_from_a_compacted_revision_are_410_expired() {
 
 #[tokio::test]
 async fn sigterm_stops_the_server_cleanly_and_keeps_its_data() {
-    let mut c = Cluster::start();
+    let mut c = Cluster::start_on(BACKEND);
     let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     api.create(&PostParams::default(), &cm("kept", &[], "1"))
         .await
@@ -478,7 +491,7 @@ async fn raw(
 
 #[tokio::test]
 async fn bad_input_gets_the_matching_status_and_loses_nothing() {
-    let c = Cluster::start();
+    let c = Cluster::start_on(BACKEND);
     let client = client(&c).await;
     let cms = "/api/v1/namespaces/default/configmaps";
     let json = "application/json";
@@ -636,7 +649,7 @@ async fn sig_instrumentation_events_api_should_ensure_that_an_event_can_be_fetch
 ) {
     use k8s_openapi::api::core::v1::Event as CoreEvent;
     use k8s_openapi::api::events::v1::Event;
-    let c = Cluster::start();
+    let c = Cluster::start_on(BACKEND);
     let client = client(&c).await;
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
     let core: Api<CoreEvent> = Api::namespaced(client, "default");
