@@ -7,7 +7,12 @@
 
 use serde_json::{json, Value};
 
+/// What clients ask for in Accept.
 pub const PROTOBUF_MIME: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// What the response says it is: `@` is not allowed in a media type token,
+/// and Go's MIME parser (kubectl's) rejects it, so the version is dotted.
+pub const PROTOBUF_CONTENT_TYPE: &str =
+    "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
 const TITLE: &str = "Kubernetes";
 

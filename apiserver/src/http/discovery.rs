@@ -118,7 +118,7 @@ pub fn openapi(
         if accept.contains("protobuf") {
             return Some(Ok(bytes_response(
                 200,
-                openapi::v2::PROTOBUF_MIME,
+                openapi::v2::PROTOBUF_CONTENT_TYPE,
                 openapi::v2::document_protobuf(version),
             )));
         }

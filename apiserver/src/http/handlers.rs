@@ -215,6 +215,10 @@ pub async fn handle(
                 if query.flag("watch")? {
                     return watch_response(server, &strategy, ns, &opts, &form).await;
                 }
+                if form == Form::Json {
+                    let body = registry.list_json(&strategy, ns, &opts).await?;
+                    return Ok(negotiate::bytes_response(200, negotiate::JSON, body));
+                }
                 let list = registry.list(&strategy, ns, &opts).await?;
                 Ok(negotiate::object_response(200, &form, kind, &list))
             }
@@ -474,7 +478,10 @@ async fn watch_response(
     form: &Form,
 ) -> ApiResult<Response<Body>> {
     let d = strategy.descriptor();
-    let events = server.registry.watch(strategy, ns, opts).await?;
+    let events = server
+        .registry
+        .watch(strategy, ns, opts, *form == Form::Json)
+        .await?;
     let timeout = std::time::Duration::from_secs(
         opts.timeout_seconds
             .unwrap_or(server.config_watch_timeout_secs),
@@ -489,6 +496,15 @@ async fn watch_response(
         .take_until(tokio::time::sleep(timeout))
         .map(move |item| {
             let (event_type, object) = match item {
+                WatchItem::RawEvent { kind: t, json } => {
+                    let mut line = Vec::with_capacity(json.len() + 32);
+                    line.extend_from_slice(b"{\"type\":\"");
+                    line.extend_from_slice(t.as_bytes());
+                    line.extend_from_slice(b"\",\"object\":");
+                    line.extend_from_slice(&json);
+                    line.extend_from_slice(b"}\n");
+                    return Ok::<_, std::convert::Infallible>(Bytes::from(line));
+                }
                 WatchItem::Event {
                     kind: t,
                     mut object,

@@ -8,6 +8,7 @@
 pub mod kinds;
 pub mod options;
 pub mod patch;
+mod splice;
 pub mod store;
 pub mod strategy;
 pub mod subresources;

@@ -256,13 +256,13 @@ impl Registry {
         })
     }
 
-    pub async fn list(
+    /// One page of a list straight from storage, with its list metadata.
+    async fn list_page(
         &self,
         s: &Arc<dyn Strategy>,
         ns: Option<&str>,
         opts: &ListOptions,
-    ) -> ApiResult<Value> {
-        let d = s.descriptor();
+    ) -> ApiResult<(storage::ListResult, Map<String, Value>)> {
         let matcher = Arc::new(Self::matcher(s, opts)?);
         let prefix = Registry::prefix(s.as_ref(), ns);
         let mut sopts = storage::ListOptions {
@@ -298,16 +298,6 @@ impl Registry {
             ),
             other => other.into(),
         })?;
-        let mut items = Vec::with_capacity(result.items.len());
-        for kv in &result.items {
-            let mut obj = Registry::decode_as(s.as_ref(), kv)?;
-            // Lists carry kind/apiVersion on the list, not on each item.
-            if let Some(m) = obj.as_object_mut() {
-                m.remove("kind");
-                m.remove("apiVersion");
-            }
-            items.push(obj);
-        }
         let mut list_meta = Map::new();
         list_meta.insert(
             "resourceVersion".into(),
@@ -322,12 +312,70 @@ impl Registry {
                 );
             }
         }
+        Ok((result, list_meta))
+    }
+
+    pub async fn list(
+        &self,
+        s: &Arc<dyn Strategy>,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> ApiResult<Value> {
+        let d = s.descriptor();
+        let (result, list_meta) = self.list_page(s, ns, opts).await?;
+        let mut items = Vec::with_capacity(result.items.len());
+        for kv in &result.items {
+            let mut obj = Registry::decode_as(s.as_ref(), kv)?;
+            // Lists carry kind/apiVersion on the list, not on each item.
+            if let Some(m) = obj.as_object_mut() {
+                m.remove("kind");
+                m.remove("apiVersion");
+            }
+            items.push(obj);
+        }
         Ok(json!({
             "kind": format!("{}List", d.kind),
             "apiVersion": d.group_version(),
             "metadata": list_meta,
             "items": items,
         }))
+    }
+
+    /// The JSON body of a list, built from the stored bytes without decoding
+    /// them: each item gets its `resourceVersion` spliced in. Kinds served
+    /// through a conversion take the decoding path.
+    pub async fn list_json(
+        &self,
+        s: &Arc<dyn Strategy>,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> ApiResult<Vec<u8>> {
+        let d = s.descriptor();
+        if s.storage_resource() != (d.group, d.resource) {
+            let list = self.list(s, ns, opts).await?;
+            return Ok(serde_json::to_vec(&list).expect("JSON values always serialize"));
+        }
+        let (result, list_meta) = self.list_page(s, ns, opts).await?;
+        let size: usize = result.items.iter().map(|kv| kv.value.len() + 32).sum();
+        let mut out = Vec::with_capacity(size + 256);
+        out.extend_from_slice(b"{\"kind\":");
+        serde_json::to_writer(&mut out, &format!("{}List", d.kind)).expect("write to Vec");
+        out.extend_from_slice(b",\"apiVersion\":");
+        serde_json::to_writer(&mut out, &d.group_version()).expect("write to Vec");
+        out.extend_from_slice(b",\"metadata\":");
+        serde_json::to_writer(&mut out, &list_meta).expect("write to Vec");
+        out.extend_from_slice(b",\"items\":[");
+        for (i, kv) in result.items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            if !super::splice::append_with_resource_version(&mut out, &kv.value, kv.mod_revision) {
+                let obj = Registry::decode_as(s.as_ref(), kv)?;
+                serde_json::to_writer(&mut out, &obj).expect("write to Vec");
+            }
+        }
+        out.extend_from_slice(b"]}");
+        Ok(out)
     }
 
     /// Runs the update loop for a change computed from the current object.

@@ -25,6 +25,12 @@ pub enum WatchItem {
         kind: &'static str,
         object: Value,
     },
+    /// The object as JSON bytes (with its resourceVersion), when the caller
+    /// asked for raw JSON and nothing needed decoding.
+    RawEvent {
+        kind: &'static str,
+        json: Vec<u8>,
+    },
     Bookmark {
         revision: Revision,
         initial_events_end: bool,
@@ -41,6 +47,9 @@ struct State {
     initial_pending: bool,
     initial_end_bookmark: bool,
     done: bool,
+    /// Emit `RawEvent`s: no selector and no version conversion, so every
+    /// event can be written from the stored bytes without decoding them.
+    raw: bool,
 }
 
 impl Registry {
@@ -49,8 +58,12 @@ impl Registry {
         s: &Arc<dyn Strategy>,
         ns: Option<&str>,
         opts: &ListOptions,
+        raw_json: bool,
     ) -> ApiResult<impl Stream<Item = WatchItem> + Send + 'static> {
         let matcher = Self::matcher(s, opts)?;
+        let d = s.descriptor();
+        let raw =
+            raw_json && matcher.is_everything() && s.storage_resource() == (d.group, d.resource);
         let rv = opts.resource_version.filter(|r| *r > 0);
         let legacy_initial = rv.is_none();
         let send_initial = opts.send_initial_events.unwrap_or(legacy_initial);
@@ -82,6 +95,7 @@ impl Registry {
             initial_pending: send_initial,
             initial_end_bookmark: opts.send_initial_events == Some(true),
             done: false,
+            raw,
         };
         Ok(futures::stream::unfold(
             (inner, state),
@@ -121,6 +135,21 @@ impl State {
                 revision: ev.revision,
                 initial_events_end: false,
             });
+        }
+        if self.raw {
+            let kind = match ev.kind {
+                EventType::Added => "ADDED",
+                EventType::Modified => "MODIFIED",
+                _ => "DELETED",
+            };
+            let mut json = Vec::with_capacity(ev.kv.value.len() + 32);
+            if super::splice::append_with_resource_version(
+                &mut json,
+                &ev.kv.value,
+                ev.kv.mod_revision,
+            ) {
+                return Some(WatchItem::RawEvent { kind, json });
+            }
         }
         let object = match Registry::decode_as(self.matcher.strategy(), &ev.kv) {
             Ok(o) => o,
