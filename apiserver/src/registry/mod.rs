@@ -117,6 +117,9 @@ impl Registry {
     /// The bytes stored for an object: everything but `resourceVersion`,
     /// which is the storage revision.
     pub fn encode(obj: &Value) -> Vec<u8> {
+        if obj.pointer("/metadata/resourceVersion").is_none() {
+            return serde_json::to_vec(obj).expect("JSON values always serialize");
+        }
         let mut obj = obj.clone();
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");

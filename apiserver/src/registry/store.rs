@@ -794,28 +794,63 @@ pub fn decode_continue(token: &str) -> ApiResult<(Revision, String)> {
 
 /// Paths present (non-null) in `input` but dropped by the typed round trip.
 fn unknown_fields(input: &Value, output: &Value, path: &str, out: &mut Vec<String>) {
+    let mut segments = Vec::new();
+    if !path.is_empty() {
+        segments.push(Segment::Key(path));
+    }
+    walk_unknown(input, output, &mut segments, out);
+}
+
+/// One step of a field path; the path is only formatted when a field is
+/// actually unknown, so the common case allocates nothing.
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn walk_unknown<'a>(
+    input: &'a Value,
+    output: &Value,
+    path: &mut Vec<Segment<'a>>,
+    out: &mut Vec<String>,
+) {
     match (input, output) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, v) in a {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
+                path.push(Segment::Key(k));
                 match b.get(k) {
-                    Some(bv) => unknown_fields(v, bv, &p, out),
-                    None if !v.is_null() => out.push(p),
+                    Some(bv) => walk_unknown(v, bv, path, out),
+                    None if !v.is_null() => out.push(format_path(path)),
                     None => {}
                 }
+                path.pop();
             }
         }
         (Value::Array(a), Value::Array(b)) => {
             for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
-                unknown_fields(x, y, &format!("{path}[{i}]"), out);
+                path.push(Segment::Index(i));
+                walk_unknown(x, y, path, out);
+                path.pop();
             }
         }
         _ => {}
     }
+}
+
+fn format_path(path: &[Segment<'_>]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Segment::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Segment::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
 }
 
 #[cfg(test)]

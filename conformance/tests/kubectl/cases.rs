@@ -787,3 +787,18 @@ fn delete_options_grace_period_preconditions_and_collections() {
         "{left}"
     );
 }
+
+#[test]
+fn kubectl_create_from_a_list_validates_and_creates_every_item() {
+    // A v1 List makes kubectl validate on the client side with the OpenAPI
+    // v2 document, which it must be able to download and parse.
+    let c = Cluster::start_on(BACKEND);
+    let list = r#"{"apiVersion":"v1","kind":"List","items":[
+        {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"l1"}},
+        {"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"l2"}}]}"#;
+    let out = c.ok_stdin(&["create", "-f", "-", "-o", "name"], list);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["configmap/l1", "configmap/l2"]
+    );
+}
