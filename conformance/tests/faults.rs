@@ -20,6 +20,15 @@ async fn client(c: &Cluster) -> Client {
     Client::try_from(cfg).expect("client")
 }
 
+/// Names of the config maps in the namespace.
+async fn names(api: &Api<ConfigMap>) -> BTreeSet<String> {
+    let list = api.list(&ListParams::default()).await.unwrap();
+    list.items
+        .into_iter()
+        .map(|i| i.metadata.name.unwrap())
+        .collect()
+}
+
 fn cm(name: &str) -> ConfigMap {
     serde_json::from_value(serde_json::json!({"metadata": {"name": name}, "data": {"k": name}}))
         .unwrap()
@@ -79,14 +88,7 @@ async fn kill9_under_load(backend: Backend) {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let _ = load.await;
     let api: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
-    let present: BTreeSet<String> = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|i| i.metadata.name.unwrap())
-        .collect();
+    let present = names(&api).await;
     let acked = acked.lock().unwrap().clone();
     let lost: Vec<&String> = acked.iter().filter(|n| !present.contains(*n)).collect();
     assert!(
@@ -162,14 +164,7 @@ async fn etcd_restart_fails_requests_cleanly_then_recovers() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let names: BTreeSet<String> = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|i| i.metadata.name.unwrap())
-        .collect();
+    let names = names(&api).await;
     assert!(
         names.contains("before") && names.contains("after") && !names.contains("during"),
         "{names:?}"
@@ -234,14 +229,7 @@ async fn three_member_etcd_survives_one_member_and_recovers_from_losing_quorum()
         assert!(Instant::now() < deadline, "writes did not recover");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let names: BTreeSet<String> = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .map(|i| i.metadata.name.unwrap())
-        .collect();
+    let names = names(&api).await;
     assert!(
         names.contains("three") && names.contains("two-left") && names.contains("recovered"),
         "{names:?}"

@@ -30,7 +30,7 @@ mod policy;
 
 use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::{Duration, OffsetDateTime};
 
 use crate::selector::label::{format_labels, LabelSelector};
 
@@ -262,18 +262,7 @@ pub fn row_conditions(kind: &str, obj: &Value) -> Option<Value> {
 /// UTC, whole seconds (Go's zero time when unset, as upstream prints it).
 fn default_row(obj: &Value) -> Vec<Value> {
     let created = timestamp(obj, &["metadata", "creationTimestamp"])
-        .map(|t| {
-            let t = t.to_offset(UtcOffset::UTC);
-            format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )
-        })
+        .map(crate::meta::format_time)
         .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_string());
     vec![name(obj), Value::String(created)]
 }

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use openapi::{ResourceDescriptor, Subresource};
 use serde_json::{json, Value};
 
-use super::STATUS_VERBS;
+use super::{ALL_VERBS, STATUS_VERBS};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::strategy::{copy_field, roundtrip, Strategy};
 use crate::registry::Registry;
@@ -314,16 +314,7 @@ impl Strategy for Services {
             resource: "services",
             singular: "service",
             namespaced: true,
-            verbs: &[
-                "create",
-                "delete",
-                "deletecollection",
-                "get",
-                "list",
-                "patch",
-                "update",
-                "watch",
-            ],
+            verbs: ALL_VERBS,
             short_names: &["svc"],
             categories: &["all"],
             subresources: &[Subresource {
