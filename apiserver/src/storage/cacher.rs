@@ -270,19 +270,6 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
 }
 
-fn progress_event(revision: Revision) -> Event {
-    Event {
-        kind: EventType::Progress,
-        kv: KeyValue {
-            key: String::new(),
-            value: Arc::from(&[][..]),
-            create_revision: 0,
-            mod_revision: 0,
-        },
-        revision,
-    }
-}
-
 // ---------------------------------------------------------------------------
 // The cacher
 
@@ -1364,7 +1351,7 @@ impl CacheWatch {
                 kv: Arc::unwrap_or_clone(kv),
             },
             Backlog::Change(e) => Arc::unwrap_or_clone(e),
-            Backlog::Progress(r) => progress_event(r),
+            Backlog::Progress(r) => Event::progress(r),
         };
         self.last = self.last.max(e.revision);
         self.progress_due = self.progress_interval.map(|i| Instant::now() + i);

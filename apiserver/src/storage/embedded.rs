@@ -216,19 +216,6 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn progress(revision: Revision) -> Event {
-    Event {
-        kind: EventType::Progress,
-        kv: KeyValue {
-            key: String::new(),
-            value: Arc::from(&[][..]),
-            create_revision: 0,
-            mod_revision: 0,
-        },
-        revision,
-    }
-}
-
 /// The public rule for a requested revision: it must exist and must be
 /// above the floor. Floor 0 means nothing was ever compacted, so revision 0
 /// ("from the beginning") is still valid then.
@@ -1352,7 +1339,7 @@ impl WatchState {
                     }));
                 }
                 if !page.more {
-                    self.pending.push_back(Ok(progress(at)));
+                    self.pending.push_back(Ok(Event::progress(at)));
                 }
                 Ok(())
             }
@@ -1385,7 +1372,7 @@ impl WatchState {
                     Some(due) => match tokio::time::timeout_at(due, self.rx.recv()).await {
                         Ok(r) => r,
                         Err(_) => {
-                            self.pending.push_back(Ok(progress(self.last_seen)));
+                            self.pending.push_back(Ok(Event::progress(self.last_seen)));
                             return Ok(());
                         }
                     },

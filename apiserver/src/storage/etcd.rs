@@ -284,19 +284,6 @@ fn progress_requests_are_ordered(version: &str) -> bool {
     }
 }
 
-fn progress(revision: Revision) -> Event {
-    Event {
-        kind: EventType::Progress,
-        kv: KeyValue {
-            key: String::new(),
-            value: Arc::from(&[][..]),
-            create_revision: 0,
-            mod_revision: 0,
-        },
-        revision,
-    }
-}
-
 /// Whether a request failed before reaching etcd: no connection to the
 /// chosen endpoint could be made. Only such requests are retried (even
 /// writes: they cannot have been applied).
@@ -1210,7 +1197,7 @@ impl WatchState {
                     }));
                 }
                 if matches!(self.phase, Phase::Start) {
-                    self.pending.push_back(Ok(progress(self.start)));
+                    self.pending.push_back(Ok(Event::progress(self.start)));
                 }
                 Ok(())
             }
@@ -1247,7 +1234,7 @@ impl WatchState {
                 };
                 let resp = match received {
                     None => {
-                        self.pending.push_back(Ok(progress(self.safe)));
+                        self.pending.push_back(Ok(Event::progress(self.safe)));
                         if self.shared.ordered_progress_requests {
                             // The answer arrives as a response below; a
                             // failure to ask shows up there too.
@@ -1291,7 +1278,7 @@ impl WatchState {
                         || self.shared.ordered_progress_requests;
                     if trusted && self.progress_interval.is_some() {
                         self.safe = self.safe.max(header);
-                        self.pending.push_back(Ok(progress(self.safe)));
+                        self.pending.push_back(Ok(Event::progress(self.safe)));
                     }
                     return Ok(());
                 }

@@ -178,6 +178,22 @@ pub struct Event {
     pub revision: Revision,
 }
 
+impl Event {
+    /// "Nothing changed up to `revision`": a placeholder object, no key.
+    pub fn progress(revision: Revision) -> Event {
+        Event {
+            kind: EventType::Progress,
+            kv: KeyValue {
+                key: String::new(),
+                value: Arc::from(&[][..]),
+                create_revision: 0,
+                mod_revision: 0,
+            },
+            revision,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct WatchOptions {
     /// Deliver changes with revision strictly greater than this; `None` means
