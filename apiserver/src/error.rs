@@ -227,7 +227,7 @@ impl ApiError {
     }
 
     /// Maps a storage failure on one object to the API error a client expects.
-    pub fn stored_to_served(err: StorageError, group: &str, resource: &str, name: &str) -> Self {
+    pub fn from_storage(err: StorageError, group: &str, resource: &str, name: &str) -> Self {
         match err {
             StorageError::NotFound { .. } => Self::not_found(group, resource, name),
             StorageError::AlreadyExists { .. } => Self::already_exists(group, resource, name),

@@ -222,10 +222,18 @@ impl Registry {
             .create(&key, Registry::encode_as(s, &obj))
             .await
         {
-            Ok(kv) => Ok((Registry::decode_as(s, &kv)?, warnings)),
+            Ok(kv) => {
+                // The stored bytes are `obj` (in the stored version): answer
+                // with it and the new revision instead of decoding them again.
+                meta::metadata_mut(&mut obj).insert(
+                    "resourceVersion".into(),
+                    Value::String(kv.mod_revision.to_string()),
+                );
+                Ok((obj, warnings))
+            }
             Err(e) => {
                 s.release(self, &obj);
-                Err(ApiError::stored_to_served(e, d.group, d.resource, &name))
+                Err(ApiError::from_storage(e, d.group, d.resource, &name))
             }
         }
     }
@@ -236,7 +244,7 @@ impl Registry {
             .storage
             .get(&Registry::key(s, ns, name))
             .await
-            .map_err(|e| ApiError::stored_to_served(e, d.group, d.resource, name))?;
+            .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
         Registry::decode_as(s, &kv)
     }
 
@@ -490,7 +498,7 @@ impl Registry {
                 .storage
                 .get(&key)
                 .await
-                .map_err(|e| ApiError::stored_to_served(e, d.group, d.resource, name))?;
+                .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
             let mut step = step;
             return match step(&kv) {
                 Ok(Update::Delete) => Ok(Registry::decode_as(s, &kv)?),
@@ -502,11 +510,11 @@ impl Registry {
                     );
                     Ok(obj)
                 }
-                Err(e) => {
-                    Err(failure.lock().expect("lock").take().unwrap_or_else(|| {
-                        ApiError::stored_to_served(e, d.group, d.resource, name)
-                    }))
-                }
+                Err(e) => Err(failure
+                    .lock()
+                    .expect("lock")
+                    .take()
+                    .unwrap_or_else(|| ApiError::from_storage(e, d.group, d.resource, name))),
             };
         }
         match storage::guaranteed_update(
@@ -529,7 +537,7 @@ impl Registry {
                 .lock()
                 .expect("lock")
                 .take()
-                .unwrap_or_else(|| ApiError::stored_to_served(e, d.group, d.resource, name))),
+                .unwrap_or_else(|| ApiError::from_storage(e, d.group, d.resource, name))),
         }
     }
 
@@ -658,14 +666,14 @@ impl Registry {
                 .storage
                 .get(&key)
                 .await
-                .map_err(|e| ApiError::stored_to_served(e, d.group, d.resource, name))?;
+                .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
             pre.check(&kv)
-                .map_err(|e| ApiError::stored_to_served(e, d.group, d.resource, name))?;
+                .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
             return Registry::decode_as(s, &kv);
         }
         let (kv, deleted) = storage::guaranteed_update(self.storage.as_ref(), &key, &pre, step)
             .await
-            .map_err(|e| ApiError::stored_to_served(e, d.group, d.resource, name))?;
+            .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
         let obj = Registry::decode_as(s, &kv)?;
         if deleted {
             s.release(self, &obj);
