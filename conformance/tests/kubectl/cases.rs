@@ -802,3 +802,71 @@ fn kubectl_create_from_a_list_validates_and_creates_every_item() {
         ["configmap/l1", "configmap/l2"]
     );
 }
+
+#[test]
+fn kubectl_get_watch_shows_changes_live() {
+    use std::io::{BufRead, BufReader};
+    let c = Cluster::start_on(BACKEND);
+    c.ok_stdin(&["apply", "-f", "-"], POD);
+    let mut watcher = std::process::Command::new(conformance::kubectl_path())
+        .args(["get", "pods", "--watch-only", "--output-watch-events"])
+        .env("KUBECONFIG", &c.kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl get --watch-only");
+    let stdout = watcher.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The watch is live once a change made after it started shows up.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut seen: Vec<String> = Vec::new();
+    let mut round = 0;
+    let mut deleted = false;
+    while !seen
+        .iter()
+        .any(|l| l.contains("DELETED") && l.contains("busybox"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no live events: {seen:?}"
+        );
+        if !seen.iter().any(|l| l.contains("MODIFIED")) {
+            // Until the watch shows a change, keep making them.
+            round += 1;
+            c.ok(&[
+                "label",
+                "pod",
+                "busybox",
+                &format!("round={round}"),
+                "--overwrite",
+            ]);
+        } else if !deleted {
+            c.ok(&["delete", "pod", "busybox", "--wait=false"]);
+            deleted = true;
+        }
+        if let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
+            seen.push(line);
+        }
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    let first = seen
+        .iter()
+        .find(|l| l.contains("MODIFIED"))
+        .expect("a MODIFIED row");
+    assert!(
+        first.contains("busybox") && first.contains("Pending"),
+        "{first}"
+    );
+    assert!(
+        !seen.iter().any(|l| l.starts_with("ADDED")),
+        "--watch-only lists nothing first: {seen:?}"
+    );
+}
