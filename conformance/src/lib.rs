@@ -20,7 +20,11 @@ pub fn rkube_binary() -> &'static Path {
         if let Ok(p) = std::env::var("RKUBE_BIN") {
             return PathBuf::from(p);
         }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        // Prefer the value cargo sets when it runs the tests: the one baked
+        // in at compile time goes stale when a build is reused elsewhere.
+        let manifest_dir = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+        let root = Path::new(&manifest_dir)
             .parent()
             .expect("workspace root")
             .to_path_buf();
