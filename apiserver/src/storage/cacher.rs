@@ -1579,18 +1579,6 @@ mod tests {
         }
     }
 
-    async fn eventually<F, Fut>(what: &str, mut cond: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let deadline = Instant::now() + WAIT;
-        while !cond().await {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    }
-
     fn change(kind: EventType, kv: &KeyValue) -> Event {
         Event {
             kind,
@@ -1879,7 +1867,7 @@ mod tests {
             assert_eq!(&next_change(&mut w).await, e);
         }
         let cacher = f.cacher.clone();
-        eventually("the feed to resume", || {
+        crate::storage::suite::eventually(WAIT, "the feed to resume", || {
             let cacher = cacher.clone();
             async move { cacher.stats().resumes >= 1 }
         })
@@ -2031,7 +2019,7 @@ mod tests {
 
         // The mismatch makes the cache re-list, which repairs it.
         let cacher = f.cacher.clone();
-        eventually("the cache to re-list", || {
+        crate::storage::suite::eventually(WAIT, "the cache to re-list", || {
             let cacher = cacher.clone();
             async move { cacher.stats().relists >= 2 }
         })
@@ -2053,7 +2041,7 @@ mod tests {
             .await
             .unwrap();
         let cacher = f.cacher.clone();
-        eventually("periodic checks", || {
+        crate::storage::suite::eventually(WAIT, "periodic checks", || {
             let cacher = cacher.clone();
             async move { cacher.stats().consistency_checks >= 3 }
         })

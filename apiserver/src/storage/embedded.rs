@@ -1407,7 +1407,6 @@ impl WatchState {
 mod tests {
     use std::collections::BTreeMap;
     use std::io::Write;
-    use std::time::Instant;
 
     use futures::StreamExt;
 
@@ -1465,18 +1464,6 @@ mod tests {
 
     /// Polls `cond` until it holds; the store changes on its own thread, so
     /// there is no event to await.
-    async fn eventually<F, Fut>(what: &str, mut cond: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let deadline = Instant::now() + WAIT;
-        while !cond().await {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reopen_keeps_data_and_revision() {
         let dir = tempfile::tempdir().unwrap();
@@ -1685,7 +1672,7 @@ mod tests {
         }
         // Nothing is written from here on: the idle tick must do it.
         let store = f.store.clone();
-        eventually("history to age out", || {
+        crate::storage::suite::eventually(WAIT, "history to age out", || {
             let store = store.clone();
             async move { store.compacted_revision().await.unwrap() == 4 }
         })

@@ -1401,18 +1401,6 @@ mod tests {
     }
 
     /// Polls `cond` until it holds or `WAIT` passes.
-    async fn eventually<F, Fut>(what: &str, mut cond: F)
-    where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = bool>,
-    {
-        let deadline = Instant::now() + WAIT;
-        while !cond().await {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn keys_live_under_the_configured_prefix() {
         let f = fixture_with(EtcdOptions {
@@ -1609,7 +1597,7 @@ mod tests {
             .await
             .unwrap();
         let store = f.store.clone();
-        eventually("the compactor to pass the first write", || {
+        crate::storage::suite::eventually(WAIT, "the compactor to pass the first write", || {
             let store = store.clone();
             async move { store.compacted_revision().await.unwrap() >= first.mod_revision }
         })
@@ -1684,7 +1672,7 @@ mod tests {
                 .unwrap();
         }
         let (a, b) = (f.store.clone(), second.clone());
-        eventually("both stores to know a compaction", || {
+        crate::storage::suite::eventually(WAIT, "both stores to know a compaction", || {
             let (a, b) = (a.clone(), b.clone());
             async move {
                 a.compacted_revision().await.unwrap() > 0
@@ -1769,7 +1757,7 @@ mod tests {
         f.server.restart().await;
         let store = f.store.clone();
         let key = a.key.clone();
-        eventually("reads to work again", || {
+        crate::storage::suite::eventually(WAIT, "reads to work again", || {
             let (store, key) = (store.clone(), key.clone());
             async move { store.get(&key).await.is_ok() }
         })

@@ -33,6 +33,22 @@ use super::{
 /// Longest a case waits for any single condition before failing.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// Polls `cond` until it holds, failing the test after `within`.
+pub async fn eventually<F, Fut>(within: Duration, what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + within;
+    while !cond().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// What `storage_suite!` needs from its setup expression: the store to test.
 /// Whatever else the fixture owns lives until the case ends.
 pub trait StoreFixture {
