@@ -74,6 +74,12 @@ struct ServerArgs {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The youki backend's helper processes are this binary too; they must
+    // run before any thread or async runtime exists (they fork).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(code) = ::runtime::youki::helper_main(&args) {
+        std::process::exit(code);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RKUBE_LOG")
