@@ -25,6 +25,39 @@ struct Cli {
 enum Command {
     /// Run the API server on the embedded store.
     Server(ServerArgs),
+    /// Measure parts of rkube on this machine.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Pod start latency of a container runtime backend (needs root).
+    Runtime(RuntimeBenchArgs),
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Backend {
+    Youki,
+    Containerd,
+}
+
+#[derive(clap::Args)]
+struct RuntimeBenchArgs {
+    #[arg(long, value_enum, default_value = "youki")]
+    backend: Backend,
+    /// Pods to start, one after another.
+    #[arg(long, default_value_t = 100)]
+    pods: usize,
+    /// Run host-network sandboxes (no CNI), to separate the network's share.
+    #[arg(long)]
+    no_network: bool,
+    /// containerd's socket (the containerd backend).
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    containerd_socket: PathBuf,
+    /// Scratch directory (removed afterwards).
+    #[arg(long, default_value = "/var/tmp/rkube-bench")]
+    dir: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -93,6 +126,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Server(args) => runtime.block_on(server(args)),
+        Command::Bench(BenchCommand::Runtime(args)) => runtime.block_on(bench_runtime(args)),
     }
 }
 
@@ -135,4 +169,54 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
+}
+
+async fn bench_runtime(args: RuntimeBenchArgs) -> anyhow::Result<()> {
+    use ::runtime::{cni, image, testing::images, youki, Runtime};
+    use std::sync::Arc;
+    let dir = args.dir.join(std::process::id().to_string());
+    std::fs::create_dir_all(&dir)?;
+    let bridge = "rkbench0";
+    let cni = cni::Cni::new(cni::CniConfig {
+        state_dir: dir.join("cni"),
+        network_name: "rkube-bench".into(),
+        bridge: bridge.into(),
+        subnet: "10.250.0.0/16".into(),
+        ..Default::default()
+    })?;
+    let images = Arc::new(image::ImageStore::open(
+        &dir.join("images"),
+        Default::default(),
+    )?);
+    let rt: Box<dyn Runtime> = match args.backend {
+        Backend::Youki => Box::new(youki::YoukiRuntime::new(youki::YoukiOptions {
+            root: dir.join("youki"),
+            state_root: dir.join("run"),
+            helper: youki::HelperCommand::current_exe()?,
+            images,
+            cni: Some(Arc::new(cni)),
+            cgroup_root: "/rkube-bench".into(),
+            log_max_bytes: 10 << 20,
+            log_max_files: 2,
+        })?),
+        Backend::Containerd => anyhow::bail!("the containerd backend is not built in yet"),
+    };
+    let archive = dir.join("busybox.tar");
+    images::write_oci_layout_tar(&archive, &[images::busybox()]);
+    let image = rt.import_image(&archive).await?[0].repo_tags[0].clone();
+    let result = ::runtime::bench::start_latency(
+        rt.as_ref(),
+        &image,
+        args.pods,
+        !args.no_network,
+        &dir.join("logs"),
+    )
+    .await;
+    drop(rt);
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", bridge])
+        .status();
+    std::fs::remove_dir_all(&dir).context("removing the scratch directory")?;
+    print!("{}", result?.report());
+    Ok(())
 }

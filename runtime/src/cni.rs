@@ -222,37 +222,26 @@ impl Cni {
             "name": format!("{}-loopback", self.config.network_name),
             "type": "loopback",
         });
-        self.exec(&lo, Command::Add, container_id, netns, "lo")
-            .await?;
-
-        let version = self.conflist["cniVersion"].clone();
-        let name = self.conflist["name"].clone();
-        let mut prev: Option<Value> = None;
-        for plugin in plugins(&self.conflist) {
-            let stdin = plugin_stdin(plugin, &name, &version, prev.as_ref(), &mappings);
-            match self
-                .exec(&stdin, Command::Add, container_id, netns, ifname)
-                .await
-            {
-                Ok(Some(result)) => prev = Some(result),
-                Ok(None) => {
-                    let err = RuntimeError::internal(format!(
-                        "CNI plugin {} ADD returned no result",
-                        plugin_type(plugin)
-                    ));
-                    return Err(self.undo_add(container_id, netns, ifname, prev, err).await);
-                }
-                Err(err) => {
-                    return Err(self.undo_add(container_id, netns, ifname, prev, err).await)
-                }
-            }
+        // portmap only runs for pods that map host ports: for the others it
+        // would add nothing but a process and a round of iptables calls.
+        let conflist = effective_conflist(&self.conflist, &mappings);
+        // `lo` and the chain touch different interfaces; run them at once.
+        let (lo_result, chain_result) = tokio::join!(
+            self.exec(&lo, Command::Add, container_id, netns, "lo"),
+            self.add_chain(&conflist, container_id, netns, ifname, &mappings)
+        );
+        let prev = chain_result?;
+        if let Err(err) = lo_result {
+            return Err(self
+                .undo_add(&conflist, container_id, netns, ifname, prev, err)
+                .await);
         }
         let result = prev.unwrap_or(Value::Null);
         let parsed = match parse_result(&result) {
             Ok(r) => r,
             Err(err) => {
                 return Err(self
-                    .undo_add(container_id, netns, ifname, Some(result), err)
+                    .undo_add(&conflist, container_id, netns, ifname, Some(result), err)
                     .await)
             }
         };
@@ -260,13 +249,20 @@ impl Cni {
             container_id: container_id.to_owned(),
             ifname: ifname.to_owned(),
             netns: netns.to_owned(),
-            config: self.conflist.clone(),
+            config: conflist.clone(),
             port_mappings: mappings,
             result,
         };
         if let Err(err) = self.write_cache(&cached) {
             return Err(self
-                .undo_add(container_id, netns, ifname, Some(cached.result), err)
+                .undo_add(
+                    &conflist,
+                    container_id,
+                    netns,
+                    ifname,
+                    Some(cached.result),
+                    err,
+                )
                 .await);
         }
         Ok(parsed)
@@ -368,18 +364,57 @@ impl Cni {
     }
 
     /// Cleans up after a failed ADD and returns the error that caused it.
+    /// Runs the list's plugins in order, each getting the previous one's
+    /// result; on failure, undoes what ran.
+    async fn add_chain(
+        &self,
+        conflist: &Value,
+        container_id: &str,
+        netns: &str,
+        ifname: &str,
+        mappings: &Value,
+    ) -> Result<Option<Value>> {
+        let version = conflist["cniVersion"].clone();
+        let name = conflist["name"].clone();
+        let mut prev: Option<Value> = None;
+        for plugin in plugins(conflist) {
+            let stdin = plugin_stdin(plugin, &name, &version, prev.as_ref(), mappings);
+            match self
+                .exec(&stdin, Command::Add, container_id, netns, ifname)
+                .await
+            {
+                Ok(Some(result)) => prev = Some(result),
+                Ok(None) => {
+                    let err = RuntimeError::internal(format!(
+                        "CNI plugin {} ADD returned no result",
+                        plugin_type(plugin)
+                    ));
+                    return Err(self
+                        .undo_add(conflist, container_id, netns, ifname, prev, err)
+                        .await);
+                }
+                Err(err) => {
+                    return Err(self
+                        .undo_add(conflist, container_id, netns, ifname, prev, err)
+                        .await)
+                }
+            }
+        }
+        Ok(prev)
+    }
+
     async fn undo_add(
         &self,
+        conflist: &Value,
         container_id: &str,
         netns: &str,
         ifname: &str,
         prev: Option<Value>,
         err: RuntimeError,
     ) -> RuntimeError {
-        let conflist = self.conflist.clone();
         if let Err(del_err) = self
             .del_list(
-                &conflist,
+                conflist,
                 container_id,
                 netns,
                 ifname,
@@ -549,6 +584,17 @@ fn build_conflist(config: &CniConfig) -> Value {
             { "type": "portmap", "capabilities": { "portMappings": true }, "snat": true },
         ],
     })
+}
+
+/// The list without portmap when there is nothing to map.
+fn effective_conflist(conflist: &Value, mappings: &Value) -> Value {
+    let mut list = conflist.clone();
+    if mappings.as_array().is_none_or(|m| m.is_empty()) {
+        if let Some(plugins) = list["plugins"].as_array_mut() {
+            plugins.retain(|p| plugin_type(p) != "portmap");
+        }
+    }
+    list
 }
 
 fn plugins(conflist: &Value) -> &[Value] {
@@ -1212,8 +1258,15 @@ mod tests {
         // attached the pod and taken an address: ADD must undo that.
         let mut bad = (*net.cni).clone();
         bad.conflist["plugins"][1]["snat"] = json!("yes");
+        // portmap runs only for pods that map a host port.
+        let mapping = PortMapping {
+            protocol: Protocol::Tcp,
+            container_port: 80,
+            host_port: 18080,
+            host_ip: String::new(),
+        };
         let err = bad
-            .add("pod-x", ns.net_path().unwrap(), "eth0", &[])
+            .add("pod-x", ns.net_path().unwrap(), "eth0", &[mapping])
             .await
             .unwrap_err();
         assert!(

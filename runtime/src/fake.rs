@@ -401,3 +401,122 @@ impl Runtime for FakeRuntime {
         Ok(ResourceStats::default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox(name: &str) -> SandboxConfig {
+        SandboxConfig {
+            metadata: PodMetadata {
+                name: name.into(),
+                namespace: "ns".into(),
+                uid: name.into(),
+                attempt: 0,
+            },
+            labels: BTreeMap::from([("app".into(), name.into())]),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn containers_move_through_their_states() {
+        let rt = FakeRuntime::new();
+        let sb_config = sandbox("a");
+        let sb = rt.run_pod_sandbox(&sb_config).await.unwrap();
+        let config = ContainerConfig {
+            name: "c".into(),
+            image: "busybox".into(),
+            ..Default::default()
+        };
+        let missing = rt
+            .create_container(&sb, &config, &sb_config)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            missing.kind,
+            ErrorKind::NotFound,
+            "the image must be pulled first"
+        );
+        rt.pull_image("busybox", None).await.unwrap();
+        let id = rt.create_container(&sb, &config, &sb_config).await.unwrap();
+        assert_eq!(
+            rt.container_status(&id).await.unwrap().state,
+            ContainerState::Created
+        );
+        rt.start_container(&id).await.unwrap();
+        let again = rt.start_container(&id).await.unwrap_err();
+        assert_eq!(again.kind, ErrorKind::FailedPrecondition);
+        rt.exit_container(&id, 3).unwrap();
+        let s = rt.container_status(&id).await.unwrap();
+        assert_eq!(
+            (s.state, s.exit_code, s.reason.as_str()),
+            (ContainerState::Exited, Some(3), "Error")
+        );
+        let exec = rt
+            .exec(
+                &id,
+                ExecRequest {
+                    cmd: vec!["true".into()],
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert_eq!(
+            exec.err().map(|e| e.kind),
+            Some(ErrorKind::FailedPrecondition)
+        );
+    }
+
+    #[tokio::test]
+    async fn stopping_a_sandbox_ends_its_containers_and_filters_select() {
+        let rt = FakeRuntime::new();
+        rt.pull_image("busybox", None).await.unwrap();
+        let (a_cfg, b_cfg) = (sandbox("a"), sandbox("b"));
+        let a = rt.run_pod_sandbox(&a_cfg).await.unwrap();
+        let b = rt.run_pod_sandbox(&b_cfg).await.unwrap();
+        let config = ContainerConfig {
+            name: "c".into(),
+            image: "busybox".into(),
+            ..Default::default()
+        };
+        let ca = rt.create_container(&a, &config, &a_cfg).await.unwrap();
+        rt.start_container(&ca).await.unwrap();
+        let cb = rt.create_container(&b, &config, &b_cfg).await.unwrap();
+        rt.start_container(&cb).await.unwrap();
+        rt.stop_pod_sandbox(&a).await.unwrap();
+        assert_eq!(rt.container_status(&ca).await.unwrap().exit_code, Some(137));
+        assert_eq!(
+            rt.container_status(&cb).await.unwrap().state,
+            ContainerState::Running
+        );
+        let ready = SandboxFilter {
+            state: Some(SandboxState::Ready),
+            ..Default::default()
+        };
+        let listed = rt.list_pod_sandboxes(&ready).await.unwrap();
+        assert_eq!(
+            listed.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+            [b.as_str()]
+        );
+        let by_label = SandboxFilter {
+            label_selector: BTreeMap::from([("app".into(), "a".into())]),
+            ..Default::default()
+        };
+        assert_eq!(rt.list_pod_sandboxes(&by_label).await.unwrap()[0].id, a);
+        let running = ContainerFilter {
+            state: Some(ContainerState::Running),
+            ..Default::default()
+        };
+        assert_eq!(rt.list_containers(&running).await.unwrap()[0].id, cb);
+        rt.remove_pod_sandbox(&a).await.unwrap();
+        assert_eq!(
+            rt.container_status(&ca).await.unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+        rt.make_unpullable("ghost");
+        let err = rt.pull_image("ghost", None).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ImagePullFailed);
+        assert!(rt.calls().contains(&format!("stop_pod_sandbox {a}")));
+    }
+}

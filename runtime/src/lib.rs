@@ -12,6 +12,7 @@
 //! translated into [`types`].
 
 pub mod api;
+pub mod bench;
 pub mod cgroups;
 pub mod cni;
 pub mod cri_log;

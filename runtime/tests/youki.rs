@@ -60,6 +60,7 @@ async fn youki_harness() -> Harness {
         subnet,
         bridge,
         cni_state,
+        cgroup_root: cgroup_root.clone(),
         cleanup: vec![Box::new(move || {
             if let Ok(setup) = runtime::cgroups::CgroupSetup::detect() {
                 let _ = runtime::cgroups::remove(&setup, &cgroup_root);

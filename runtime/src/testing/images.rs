@@ -23,10 +23,11 @@ pub const FIXED_MTIME: u64 = 1_700_000_000;
 pub const BUSYBOX: &str = "/bin/busybox";
 const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 /// `/pause`: exits 0 on TERM or INT, otherwise sleeps forever. `wait` is
-/// interruptible by the trap, unlike a foreground `sleep`.
+/// interruptible by the trap, unlike a foreground `sleep`; the trap also
+/// ends the sleep so none outlives the script.
 pub const PAUSE_SCRIPT: &str = "#!/bin/sh\n\
-    trap 'exit 0' TERM INT\n\
-    while true; do sleep 3600 & wait $!; done\n";
+    trap 'kill $child 2>/dev/null; exit 0' TERM INT\n\
+    while true; do sleep 3600 & child=$!; wait $child; done\n";
 
 /// Writes layer tars entry by entry, deterministically.
 pub struct LayerBuilder {
@@ -442,4 +443,73 @@ pub async fn push_with_auth(
         .await
         .expect("push manifest");
     image.manifest_digest()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[test]
+    fn images_are_deterministic() {
+        assert_eq!(busybox_layer(), busybox_layer());
+        let config = ImageConfig {
+            cmd: vec!["sh".into()],
+            ..ImageConfig::default()
+        };
+        let a = TestImage::new("x:1", vec![busybox_layer()], &config);
+        let b = TestImage::new("x:1", vec![busybox_layer()], &config);
+        assert_eq!(a.manifest_digest(), b.manifest_digest());
+        assert_eq!(a.id(), b.id());
+    }
+
+    /// The pause image really runs (static busybox in a chroot) and exits 0
+    /// on TERM.
+    #[test]
+    fn pause_runs_and_exits_on_term() {
+        let root = tempfile::tempdir().unwrap();
+        for layer in &pause().layers {
+            tar::Archive::new(&layer.tar[..])
+                .unpack(root.path())
+                .unwrap();
+        }
+        let mut child = Command::new("chroot")
+            .arg(root.path())
+            .arg("/pause")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // The trap is set once the script has started its first sleep.
+        let children = format!("/proc/{pid}/task/{pid}/children");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(&children)
+            .unwrap_or_default()
+            .trim()
+            .is_empty()
+        {
+            assert!(Instant::now() < deadline, "pause did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let killed = Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("pause ignored TERM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(status.code(), Some(0));
+    }
 }

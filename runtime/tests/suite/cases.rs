@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use runtime::types::*;
 use runtime::ErrorKind;
 
-use super::{eventually, kind_of, mount_lines_under, Harness};
+use super::{eventually, kind_of, leftover_pod_cgroups, mount_lines_under, Harness};
 
 pub async fn exit_codes_and_reasons(h: &Harness) {
     let sb = h.sandbox("exits").await;
@@ -428,6 +428,10 @@ pub async fn sandbox_removal_releases_everything(h: &Harness) {
     let mem_dir =
         std::path::Path::new("/sys/fs/cgroup/memory").join(mem_path.trim_start_matches('/'));
     assert!(mem_dir.exists());
+    assert!(
+        !leftover_pod_cgroups(h).is_empty(),
+        "the pod has a cgroup while it runs"
+    );
     let ip_file = h
         .cni_state
         .join("ipam")
@@ -451,6 +455,11 @@ pub async fn sandbox_removal_releases_everything(h: &Harness) {
     );
     assert!(!netns.exists(), "the network namespace is gone");
     assert!(!mem_dir.exists(), "the cgroup is gone");
+    assert_eq!(
+        leftover_pod_cgroups(h),
+        Vec::<std::path::PathBuf>::new(),
+        "no pod cgroup is left"
+    );
     assert!(
         mount_lines_under(h.dir.path()).is_empty(),
         "no mounts are left"
@@ -500,11 +509,16 @@ pub async fn bad_requests_get_typed_errors_and_leak_nothing(h: &Harness) {
     // container can be removed without leaving anything.
     let c = h.container("nocmd", &["/no/such/binary"]);
     let id = h.rt.create_container(&sb.0, &c, &sb.1).await.unwrap();
-    let started = h.rt.start_container(&id).await;
-    if started.is_ok() {
-        let s = h.wait_exited(&id).await;
-        assert_ne!(s.exit_code, Some(0));
-    }
+    let err = match h.rt.start_container(&id).await {
+        Ok(()) => panic!("starting a missing binary must fail"),
+        Err(e) => e,
+    };
+    assert!(err.message.contains("/no/such/binary"), "{err}");
+    h.rt.remove_container(&id).await.unwrap();
+    assert_eq!(
+        kind_of(h.rt.container_status(&id).await),
+        ErrorKind::NotFound
+    );
     let exited = h.start(&sb, h.container("done", &["true"])).await;
     h.wait_exited(&exited).await;
     let exec = h.rt.exec(

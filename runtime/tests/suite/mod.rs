@@ -26,6 +26,8 @@ pub struct Harness {
     pub subnet: String,
     pub bridge: String,
     pub cni_state: PathBuf,
+    /// The runtime's cgroup root (relative to each hierarchy).
+    pub cgroup_root: String,
     pub cleanup: Vec<Box<dyn FnOnce() + Send>>,
 }
 
@@ -200,6 +202,26 @@ pub fn kind_of<T>(r: Result<T, RuntimeError>) -> runtime::ErrorKind {
         Ok(_) => panic!("expected an error, got success"),
         Err(e) => e.kind,
     }
+}
+
+/// Pod cgroups still present under the harness's cgroup root, in any
+/// hierarchy.
+pub fn leftover_pod_cgroups(h: &Harness) -> Vec<PathBuf> {
+    let setup = runtime::cgroups::CgroupSetup::detect().unwrap();
+    let mut out = Vec::new();
+    for dir in setup.dirs(&h.cgroup_root).unwrap_or_default() {
+        for parent in [dir.join("pods"), dir.clone()] {
+            if let Ok(entries) = std::fs::read_dir(&parent) {
+                out.extend(
+                    entries
+                        .flatten()
+                        .map(|e| e.path())
+                        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n != "pods")),
+                );
+            }
+        }
+    }
+    out
 }
 
 pub fn mount_lines_under(dir: &Path) -> Vec<String> {
