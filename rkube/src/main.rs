@@ -201,7 +201,19 @@ async fn bench_runtime(args: RuntimeBenchArgs) -> anyhow::Result<()> {
             log_max_bytes: 10 << 20,
             log_max_files: 2,
         })?),
-        Backend::Containerd => anyhow::bail!("the containerd backend is not built in yet"),
+        Backend::Containerd => Box::new(::runtime::containerd::ContainerdRuntime::new(
+            ::runtime::containerd::ContainerdOptions {
+                socket: args.containerd_socket.clone(),
+                namespace: ::runtime::containerd::DEFAULT_NAMESPACE.into(),
+                root: dir.join("containerd"),
+                runtime_binary: None,
+                images,
+                cni: Some(Arc::new(cni)),
+                cgroup_root: "/rkube-bench".into(),
+                log_max_bytes: 10 << 20,
+                log_max_files: 2,
+            },
+        )?),
     };
     let archive = dir.join("busybox.tar");
     images::write_oci_layout_tar(&archive, &[images::busybox()]);

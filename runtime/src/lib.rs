@@ -2,7 +2,7 @@
 //!
 //! [`Runtime`] is the CRI-shaped interface the kubelet drives; backends
 //! implement it: [`fake`] (no processes), [`youki`] (libcontainer, through
-//! per-container helper processes) and containerd (its gRPC API). Shared
+//! per-container helper processes) and [`containerd`] (its gRPC API). Shared
 //! pieces every real backend uses sit beside them: OCI spec generation
 //! ([`spec`]), the image store ([`image`]), pod sandboxes ([`pod_sandbox`]:
 //! pinned namespaces and CNI), CRI log files ([`cri_log`]) and cgroup
@@ -15,6 +15,7 @@ pub mod api;
 pub mod bench;
 pub mod cgroups;
 pub mod cni;
+pub mod containerd;
 pub mod cri_log;
 pub mod error;
 pub mod fake;

@@ -87,4 +87,5 @@ suite_tests!(youki_harness;
     sandbox_removal_releases_everything,
     bad_requests_get_typed_errors_and_leak_nothing,
     images_import_pull_and_remove,
+    host_port_reaches_the_pod,
 );

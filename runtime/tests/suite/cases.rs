@@ -624,3 +624,39 @@ pub async fn images_import_pull_and_remove(h: &Harness) {
         ErrorKind::InvalidImage
     );
 }
+
+pub async fn host_port_reaches_the_pod(h: &Harness) {
+    let host_port = runtime::testing::registry::free_port();
+    let mut config = h.sandbox_config("hostport");
+    config.port_mappings = vec![PortMapping {
+        protocol: Protocol::Tcp,
+        container_port: 8080,
+        host_port,
+        host_ip: String::new(),
+    }];
+    let id = h.rt.run_pod_sandbox(&config).await.unwrap();
+    let sb = (id, config);
+    h.start(&sb, web_server(h)).await;
+    let ip = h.rt.pod_sandbox_status(&sb.0).await.unwrap().ips[0].clone();
+    // Through the node's own address (loopback is a special case the
+    // portmap plugin only handles with route_localnet).
+    let gateway = format!("{}.1", ip.rsplit_once('.').unwrap().0);
+    let body = eventually(Duration::from_secs(10), "the host port to answer", || {
+        let addr = format!("{gateway}:{host_port}");
+        async move {
+            let mut conn = tokio::net::TcpStream::connect(&addr).await.ok()?;
+            conn.write_all(b"GET /i.html HTTP/1.0\r\n\r\n").await.ok()?;
+            let mut out = String::new();
+            conn.read_to_string(&mut out).await.ok()?;
+            out.ends_with("hello\n").then_some(out)
+        }
+    })
+    .await;
+    assert!(body.contains("200 OK"), "{body}");
+    h.rt.remove_pod_sandbox(&sb.0).await.unwrap();
+    let refused = tokio::net::TcpStream::connect(format!("{gateway}:{host_port}")).await;
+    assert!(
+        refused.is_err(),
+        "the host port is closed once the sandbox is gone"
+    );
+}

@@ -1,0 +1,383 @@
+//! The runtime suite against the containerd backend, plus cases of its
+//! own (containerd down, an explicit OCI runtime binary, a restarted
+//! rkube). Each harness starts a private containerd (Debian's
+//! `/usr/bin/containerd`, CRI plugin off) in the harness's temporary
+//! directory and takes it down again on drop: its shims and the
+//! containers' processes are killed, whatever it mounted is unmounted.
+
+mod suite;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use runtime::cni::{Cni, CniConfig};
+use runtime::containerd::{ContainerdOptions, ContainerdRuntime, DEFAULT_NAMESPACE};
+use runtime::image::{ImageStore, StoreOptions};
+use runtime::testing::images;
+use runtime::types::*;
+use runtime::{ErrorKind, Runtime};
+use suite::Harness;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+const CONTAINERD: &str = "/usr/bin/containerd";
+
+/// A private containerd daemon, stopped and cleaned up on drop.
+struct Daemon {
+    child: Child,
+    dir: PathBuf,
+    socket: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path) -> Daemon {
+        std::fs::create_dir_all(dir).unwrap();
+        let socket = dir.join("containerd.sock");
+        let config = format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "{socket}"
+
+[ttrpc]
+  address = "{socket}.ttrpc"
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{opt}"
+"#,
+            root = dir.join("root").display(),
+            state = dir.join("state").display(),
+            socket = socket.display(),
+            opt = dir.join("opt").display(),
+        );
+        let config_path = dir.join("config.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+        let child = Command::new(CONTAINERD)
+            .arg("--config")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting containerd");
+        let mut daemon = Daemon {
+            child,
+            dir: dir.to_path_buf(),
+            socket,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err() {
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                let log = std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default();
+                panic!("containerd exited at once ({status}): {log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not listen within 20s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        daemon
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Shims outlive containerd; they are the ones started for this
+        // daemon (their arguments name its socket).
+        for pid in pids_with_cmdline(&self.socket.display().to_string()) {
+            if pid != self.child.id() {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        unmount_under(&self.dir);
+    }
+}
+
+/// Processes whose command line contains `needle`.
+fn pids_with_cmdline(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            if String::from_utf8_lossy(&cmdline).contains(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// Lazily unmounts everything mounted at or below `dir`, deepest first.
+fn unmount_under(dir: &Path) {
+    let prefix = dir.display().to_string();
+    let mut targets: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|t| t.starts_with(&prefix))
+        .collect();
+    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
+    for t in targets {
+        let _ = nix::mount::umount2(t.as_str(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Kills every process left in the cgroups under `cgroup_root` (a failed
+/// case's containers), then removes the cgroups.
+fn kill_and_remove_cgroups(cgroup_root: &str) {
+    let memory = Path::new("/sys/fs/cgroup/memory").join(cgroup_root.trim_start_matches('/'));
+    let mut stack = vec![memory];
+    while let Some(dir) = stack.pop() {
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    if let Ok(setup) = runtime::cgroups::CgroupSetup::detect() {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while runtime::cgroups::remove(&setup, cgroup_root).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// What a runtime over the harness's daemon is built from; kept so a
+/// case can build a second runtime on the same state.
+#[derive(Clone)]
+struct Setup {
+    socket: PathBuf,
+    root: PathBuf,
+    images: Arc<ImageStore>,
+    cni: Arc<Cni>,
+    cgroup_root: String,
+}
+
+impl Setup {
+    fn options(&self, runtime_binary: Option<PathBuf>) -> ContainerdOptions {
+        ContainerdOptions {
+            socket: self.socket.clone(),
+            namespace: DEFAULT_NAMESPACE.into(),
+            root: self.root.clone(),
+            runtime_binary,
+            images: self.images.clone(),
+            cni: Some(self.cni.clone()),
+            cgroup_root: self.cgroup_root.clone(),
+            log_max_bytes: 10 << 20,
+            log_max_files: 3,
+        }
+    }
+}
+
+async fn harness_with(runtime_binary: Option<PathBuf>) -> (Harness, Setup) {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(&dir.path().join("ctrd"));
+    let (bridge, subnet) = suite::unique_network(202);
+    let cni_state = dir.path().join("cni");
+    let cni = Cni::new(CniConfig {
+        state_dir: cni_state.clone(),
+        network_name: format!("rkube-{bridge}"),
+        bridge: bridge.clone(),
+        subnet: subnet.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    let images = ImageStore::open(&dir.path().join("images"), StoreOptions::default()).unwrap();
+    let cgroup_root = format!(
+        "/rkube-ctrd-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    );
+    let setup = Setup {
+        socket: daemon.socket.clone(),
+        root: dir.path().join("containerd"),
+        images: Arc::new(images),
+        cni: Arc::new(cni),
+        cgroup_root: cgroup_root.clone(),
+    };
+    let rt = ContainerdRuntime::new(setup.options(runtime_binary)).unwrap();
+    let archive = dir.path().join("busybox.tar");
+    images::write_oci_layout_tar(&archive, &[images::busybox()]);
+    let imported = rt.import_image(&archive).await.unwrap();
+    let busybox = imported[0].repo_tags[0].clone();
+    let harness = Harness {
+        rt: Arc::new(rt),
+        dir,
+        busybox,
+        subnet,
+        bridge,
+        cni_state,
+        cgroup_root: cgroup_root.clone(),
+        cleanup: vec![
+            Box::new(move || kill_and_remove_cgroups(&cgroup_root)),
+            Box::new(move || drop(daemon)),
+        ],
+    };
+    (harness, setup)
+}
+
+async fn containerd_harness() -> Harness {
+    harness_with(None).await.0
+}
+
+suite_tests!(containerd_harness;
+    exit_codes_and_reasons,
+    env_args_and_working_dir,
+    mounts_read_write_and_read_only,
+    user_group_and_read_only_rootfs,
+    logs_are_cri_files_with_both_streams,
+    hostname_and_dns_come_from_the_sandbox,
+    exec_without_tty,
+    exec_with_tty,
+    attach_feeds_stdin_and_streams_output,
+    port_forward_reaches_the_sandbox_loopback,
+    stop_sends_sigterm_then_sigkill,
+    memory_limit_oom_kill_is_reported,
+    cpu_limit_is_applied,
+    pods_get_distinct_ips_and_reach_each_other,
+    sandbox_removal_releases_everything,
+    bad_requests_get_typed_errors_and_leak_nothing,
+    images_import_pull_and_remove,
+    host_port_reaches_the_pod,
+);
+
+/// A runtime pointed at a containerd that is not there answers
+/// `Unavailable` at once, for a missing socket and for a refused one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn containerd_down_is_unavailable_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = ImageStore::open(&dir.path().join("images"), StoreOptions::default()).unwrap();
+    let stale = dir.path().join("stale.sock");
+    // A socket file nobody listens on any more: connecting is refused.
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    for socket in [dir.path().join("missing.sock"), stale] {
+        let rt = ContainerdRuntime::new(ContainerdOptions {
+            socket: socket.clone(),
+            namespace: DEFAULT_NAMESPACE.into(),
+            root: dir.path().join("containerd"),
+            runtime_binary: None,
+            images: Arc::new(images.clone()),
+            cni: None,
+            cgroup_root: "/rkube-ctrd-down".into(),
+            log_max_bytes: 1 << 20,
+            log_max_files: 1,
+        })
+        .expect("the runtime is made without dialling containerd");
+        let begin = Instant::now();
+        let err = rt.version().await.expect_err("containerd is down");
+        assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
+        assert!(err.message.contains(&socket.display().to_string()), "{err}");
+        let archive = dir.path().join("busybox.tar");
+        images::write_oci_layout_tar(&archive, &[images::busybox()]);
+        let err = rt
+            .import_image(&archive)
+            .await
+            .expect_err("containerd is down");
+        assert_eq!(err.kind, ErrorKind::Unavailable, "{err}");
+        assert!(
+            begin.elapsed() < Duration::from_secs(6),
+            "took {:?}",
+            begin.elapsed()
+        );
+    }
+}
+
+/// `runtime_binary` selects the OCI runtime the shim runs; runc named
+/// explicitly runs containers like the default does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explicit_runc_binary_runs_containers() {
+    let (h, _) = harness_with(Some(PathBuf::from("/usr/sbin/runc"))).await;
+    let v = h.rt.version().await.unwrap();
+    assert_eq!(v.runtime_name, "containerd");
+    let sb = h.sandbox("runc").await;
+    let (code, logs, status) = h
+        .run_to_exit(&sb, h.container("hello", &["echo", "via runc"]))
+        .await;
+    assert_eq!(
+        (code, logs.as_str(), status.reason.as_str()),
+        (0, "via runc\n", "Completed")
+    );
+    h.rt.remove_pod_sandbox(&sb.0).await.unwrap();
+}
+
+/// A new runtime on the same root (a restarted rkube) finds a running
+/// container, and its output keeps reaching the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_runtime_finds_running_containers() {
+    let (h, setup) = harness_with(None).await;
+    let first = ContainerdRuntime::new(setup.options(None)).unwrap();
+    let sb_config = h.sandbox_config("restart");
+    let sb = first.run_pod_sandbox(&sb_config).await.unwrap();
+    // The second line comes while no runtime reads the output or after
+    // the second one has taken over; either way it must reach the log.
+    let c = h.container(
+        "ticker",
+        &["sh", "-c", "echo one; sleep 2; echo two; sleep 1000"],
+    );
+    let id = first.create_container(&sb, &c, &sb_config).await.unwrap();
+    first.start_container(&id).await.unwrap();
+    let before = first.container_status(&id).await.unwrap();
+    let log = before.log_path.clone();
+    suite::eventually(Duration::from_secs(10), "the first line", || {
+        let log = log.clone();
+        async move {
+            std::fs::read_to_string(&log)
+                .ok()
+                .filter(|s| s.contains("one"))
+        }
+    })
+    .await;
+    drop(first);
+    let second = ContainerdRuntime::new(setup.options(None)).unwrap();
+    let after = second.container_status(&id).await.unwrap();
+    assert_eq!(
+        (after.state, after.pid),
+        (ContainerState::Running, before.pid)
+    );
+    suite::eventually(
+        Duration::from_secs(10),
+        "the line after the restart",
+        || {
+            let log = log.clone();
+            async move {
+                std::fs::read_to_string(&log)
+                    .ok()
+                    .filter(|s| s.contains("two"))
+            }
+        },
+    )
+    .await;
+    second.remove_pod_sandbox(&sb).await.unwrap();
+    assert!(second
+        .list_containers(&ContainerFilter::default())
+        .await
+        .unwrap()
+        .is_empty());
+}
