@@ -199,6 +199,13 @@ pub struct Cluster {
     pub kubeconfig: PathBuf,
     log: PathBuf,
     extra_args: Vec<String>,
+    /// Run the kubelet too (off unless a test asks: the API tests need no
+    /// node, and parallel clusters would share the host's pod network).
+    kubelet: bool,
+    /// The kubelet's pod log directory, removed on drop.
+    pod_logs: Option<PathBuf>,
+    /// (bridge, CIDR) of the kubelet's pod network, torn down on drop.
+    pod_network: Option<(String, String)>,
     /// Declared last: dropped after the server is gone.
     etcd: Option<Etcd>,
 }
@@ -239,7 +246,31 @@ impl Cluster {
         Self::start_full(extra_args, None)
     }
 
+    /// Starts a server with its kubelet (youki) as node `node`, pods on
+    /// their own bridge and CIDR so that clusters do not share a network.
+    pub fn start_with_node(node: &str, bridge: &str, cidr: &str) -> Cluster {
+        let pod_logs = tempfile::tempdir().expect("tempdir").keep();
+        let args = [
+            "--node-name",
+            node,
+            "--cni-bridge",
+            bridge,
+            "--cluster-cidr",
+            cidr,
+            "--pod-log-dir",
+            pod_logs.to_str().expect("utf-8 path"),
+        ];
+        let mut c = Self::start_full_kubelet(&args, None, true);
+        c.pod_logs = Some(pod_logs);
+        c.pod_network = Some((bridge.to_string(), cidr.to_string()));
+        c
+    }
+
     fn start_full(extra_args: &[&str], etcd: Option<Etcd>) -> Cluster {
+        Self::start_full_kubelet(extra_args, etcd, false)
+    }
+
+    fn start_full_kubelet(extra_args: &[&str], etcd: Option<Etcd>, kubelet: bool) -> Cluster {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let kubeconfig = data_dir.path().join("kubeconfig");
@@ -252,6 +283,9 @@ impl Cluster {
             kubeconfig,
             log,
             extra_args,
+            kubelet,
+            pod_logs: None,
+            pod_network: None,
             etcd,
         };
         c.spawn();
@@ -275,6 +309,7 @@ impl Cluster {
             .arg("--write-kubeconfig")
             .arg(&self.kubeconfig)
             .args(&self.extra_args)
+            .args((!self.kubelet).then_some("--disable-kubelet"))
             // The watch cache compares itself with storage while tests run.
             .env("RKUBE_WATCH_CACHE_CHECK", "200ms")
             .stdout(Stdio::null())
@@ -444,11 +479,67 @@ impl Cluster {
     }
 }
 
+/// Removes every sandbox a killed server's kubelet left running (its
+/// containers outlive it by design), then the pod bridge.
+fn tear_down_node(runtime_dir: &std::path::Path, bridge: &str, cidr: &str) {
+    use runtime::Runtime;
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    tokio.block_on(async {
+        let cni = runtime::cni::Cni::new(runtime::cni::CniConfig {
+            state_dir: runtime_dir.join("cni"),
+            bridge: bridge.into(),
+            subnet: cidr.into(),
+            ..Default::default()
+        });
+        let images =
+            runtime::image::ImageStore::open(&runtime_dir.join("images"), Default::default());
+        let (Ok(cni), Ok(images)) = (cni, images) else {
+            return;
+        };
+        let rt = runtime::youki::YoukiRuntime::new(runtime::youki::YoukiOptions {
+            root: runtime_dir.join("youki"),
+            state_root: runtime_dir.join("youki-state"),
+            helper: runtime::youki::HelperCommand {
+                program: rkube_binary().to_path_buf(),
+                shim_args: vec!["youki-shim".into()],
+                exec_args: vec!["youki-exec".into()],
+            },
+            images: std::sync::Arc::new(images),
+            cni: Some(std::sync::Arc::new(cni)),
+            cgroup_root: "/rkube".into(),
+            log_max_bytes: 1 << 20,
+            log_max_files: 1,
+        });
+        let Ok(rt) = rt else { return };
+        for sb in rt
+            .list_pod_sandboxes(&Default::default())
+            .await
+            .unwrap_or_default()
+        {
+            let _ = rt.remove_pod_sandbox(&sb.id).await;
+        }
+    });
+    let _ = Command::new("ip").args(["link", "del", bridge]).output();
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if let Some((bridge, cidr)) = &self.pod_network {
+            tear_down_node(
+                &self.data_dir.path().join("data").join("runtime"),
+                bridge,
+                cidr,
+            );
+        }
+        if let Some(logs) = &self.pod_logs {
+            let _ = std::fs::remove_dir_all(logs);
         }
         // The watch cache's consistency checker runs during every test; a
         // mismatch it found fails the test that saw it.

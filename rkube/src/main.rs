@@ -106,6 +106,40 @@ struct ServerArgs {
     /// Seconds between compactions of etcd history (0 disables).
     #[arg(long, default_value_t = 300)]
     etcd_compaction_interval_seconds: u64,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// The node agent that `rkube server` runs beside the API server.
+#[derive(clap::Args)]
+struct NodeArgs {
+    /// Run only the control plane: no kubelet on this machine.
+    #[arg(long)]
+    disable_kubelet: bool,
+    /// The Node's name (default: the hostname).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Container runtime backend.
+    #[arg(long, value_enum, default_value = "youki")]
+    container_runtime: Backend,
+    /// containerd's socket, with `--container-runtime containerd`.
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    containerd_socket: PathBuf,
+    /// This node's pod CIDR: pods get their IPs from it.
+    #[arg(long, default_value = "10.88.0.0/16")]
+    cluster_cidr: String,
+    /// The Linux bridge pods are attached to.
+    #[arg(long, default_value = "rkube0")]
+    cni_bridge: String,
+    /// DNS servers pods with dnsPolicy ClusterFirst use (none by default:
+    /// pods then use the node's resolv.conf).
+    #[arg(long, value_delimiter = ',')]
+    cluster_dns: Vec<String>,
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// Where pods' CRI log files go.
+    #[arg(long, default_value = "/var/log/pods")]
+    pod_log_dir: PathBuf,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -159,9 +193,116 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         history_window: std::time::Duration::from_secs(args.history_window_seconds),
         etcd,
     };
-    apiserver::run(config, shutdown_signal())
+    let kubeconfig = config
+        .write_kubeconfig
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("admin.kubeconfig"));
+    let kubelet = (!args.node.disable_kubelet)
+        .then(|| tokio::spawn(run_kubelet(args.node, config.data_dir.clone(), kubeconfig)));
+    let result = apiserver::run(config, shutdown_signal())
         .await
-        .context("rkube server failed")
+        .context("rkube server failed");
+    // Containers keep running: their shims outlive this process.
+    if let Some(k) = kubelet {
+        k.abort();
+    }
+    result
+}
+
+/// Builds the runtime and starts the kubelet once the API server answers.
+async fn run_kubelet(args: NodeArgs, data_dir: PathBuf, kubeconfig: PathBuf) -> anyhow::Result<()> {
+    use ::runtime::{cni, image, Runtime};
+    use std::sync::Arc;
+    let result: anyhow::Result<()> = async {
+        let client = loop {
+            if let Ok(c) = kube_client(&kubeconfig).await {
+                if c.apiserver_version().await.is_ok() {
+                    break c;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        let node_name = match args.node_name {
+            Some(n) => n,
+            None => nix::unistd::gethostname()?
+                .into_string()
+                .unwrap_or_else(|_| "localhost".into()),
+        };
+        let runtime_dir = data_dir.join("runtime");
+        let cni = cni::Cni::new(cni::CniConfig {
+            state_dir: runtime_dir.join("cni"),
+            bridge: args.cni_bridge.clone(),
+            subnet: args.cluster_cidr.clone(),
+            ..Default::default()
+        })?;
+        let images = Arc::new(image::ImageStore::open(
+            &runtime_dir.join("images"),
+            Default::default(),
+        )?);
+        let (rt, name): (Arc<dyn Runtime>, &str) = match args.container_runtime {
+            Backend::Youki => (
+                Arc::new(::runtime::youki::YoukiRuntime::new(
+                    ::runtime::youki::YoukiOptions {
+                        root: runtime_dir.join("youki"),
+                        state_root: runtime_dir.join("youki-state"),
+                        helper: ::runtime::youki::HelperCommand::current_exe()?,
+                        images,
+                        cni: Some(Arc::new(cni)),
+                        cgroup_root: "/rkube".into(),
+                        log_max_bytes: 10 << 20,
+                        log_max_files: 5,
+                    },
+                )?),
+                "youki",
+            ),
+            Backend::Containerd => (
+                Arc::new(::runtime::containerd::ContainerdRuntime::new(
+                    ::runtime::containerd::ContainerdOptions {
+                        socket: args.containerd_socket.clone(),
+                        namespace: ::runtime::containerd::DEFAULT_NAMESPACE.into(),
+                        root: runtime_dir.join("containerd"),
+                        runtime_binary: None,
+                        images,
+                        cni: Some(Arc::new(cni)),
+                        cgroup_root: "/rkube".into(),
+                        log_max_bytes: 10 << 20,
+                        log_max_files: 5,
+                    },
+                )?),
+                "containerd",
+            ),
+        };
+        let version = rt.version().await?;
+        let cfg = kubelet::KubeletConfig {
+            node_name,
+            client,
+            runtime: rt,
+            runtime_name: name.into(),
+            runtime_version: format!("{}://{}", name, version.runtime_version),
+            root_dir: data_dir.join("kubelet"),
+            log_root: args.pod_log_dir,
+            cluster_dns: args.cluster_dns,
+            cluster_domain: args.cluster_domain,
+            pod_cidr: args.cluster_cidr,
+            node_ip: kubelet::node_info::node_ip(),
+            kubelet_port: 10250,
+        };
+        let handle = kubelet::start(cfg).await?;
+        tracing::info!("kubelet running ({name})");
+        let _ = handle.await;
+        Ok(())
+    }
+    .await;
+    if let Err(e) = &result {
+        tracing::error!("kubelet: {e:#}");
+    }
+    result
+}
+
+async fn kube_client(path: &std::path::Path) -> anyhow::Result<kube::Client> {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
 }
 
 async fn shutdown_signal() {

@@ -375,6 +375,20 @@ pub(super) fn service_account_row(sa: &Value, now: OffsetDateTime) -> Vec<Value>
     vec![name(sa), json!(list(sa, &["secrets"]).len()), age(sa, now)]
 }
 
+pub(super) const LEASE_COLUMNS: &[Column] = &[
+    NAME,
+    col("Holder", "string", "Who holds the lease now."),
+    AGE,
+];
+
+pub(super) fn lease_row(lease: &Value, now: OffsetDateTime) -> Vec<Value> {
+    let holder = lease
+        .pointer("/spec/holderIdentity")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    vec![name(lease), json!(holder), age(lease, now)]
+}
+
 pub(super) const RESOURCE_QUOTA_COLUMNS: &[Column] = &[
     NAME,
     AGE,

@@ -145,6 +145,7 @@ enum Printer {
     CronJob,
     PodDisruptionBudget,
     Default,
+    Lease,
 }
 
 fn printer(kind: &str) -> Printer {
@@ -174,6 +175,7 @@ fn printer(kind: &str) -> Printer {
         ("" | "batch", "Job") => Printer::Job,
         ("" | "batch", "CronJob") => Printer::CronJob,
         ("" | "policy", "PodDisruptionBudget") => Printer::PodDisruptionBudget,
+        ("" | "coordination.k8s.io", "Lease") => Printer::Lease,
         _ => Printer::Default,
     }
 }
@@ -197,6 +199,7 @@ pub fn columns(kind: &str) -> &'static [Column] {
         Printer::Secret => core_v1::SECRET_COLUMNS,
         Printer::Endpoints => core_v1::ENDPOINTS_COLUMNS,
         Printer::ServiceAccount => core_v1::SERVICE_ACCOUNT_COLUMNS,
+        Printer::Lease => core_v1::LEASE_COLUMNS,
         Printer::ResourceQuota => core_v1::RESOURCE_QUOTA_COLUMNS,
         Printer::ComponentStatus => core_v1::COMPONENT_STATUS_COLUMNS,
         Printer::Deployment => apps::DEPLOYMENT_COLUMNS,
@@ -231,6 +234,7 @@ pub fn row(kind: &str, obj: &Value, now: OffsetDateTime) -> Vec<Value> {
         Printer::Secret => core_v1::secret_row(obj, now),
         Printer::Endpoints => core_v1::endpoints_row(obj, now),
         Printer::ServiceAccount => core_v1::service_account_row(obj, now),
+        Printer::Lease => core_v1::lease_row(obj, now),
         Printer::ResourceQuota => core_v1::resource_quota_row(obj, now),
         Printer::ComponentStatus => core_v1::component_status_row(obj),
         Printer::Deployment => apps::deployment_row(obj, now),

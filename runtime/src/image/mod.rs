@@ -30,3 +30,13 @@ mod unpack;
 
 pub use reference::ImageRef;
 pub use store::{ImageBlobs, ImageStore, LayerBlob, StoreOptions};
+
+/// Registry clients use rustls without a provider of their own (two
+/// providers in one build make rustls refuse to choose); this makes ring,
+/// the workspace's provider, the process default. Idempotent.
+pub fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race with another thread installing it is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}

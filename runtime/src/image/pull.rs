@@ -187,6 +187,7 @@ fn client_for(registry: &str, options: &StoreOptions) -> Result<Client> {
     } else {
         ClientProtocol::Https
     };
+    super::ensure_crypto_provider();
     let config = ClientConfig {
         protocol,
         connect_timeout: Some(options.connect_timeout),

@@ -408,6 +408,7 @@ pub async fn push_with_auth(
     use oci_client::secrets::RegistryAuth as OciAuth;
     use oci_client::{Client, Reference, RegistryOperation};
 
+    crate::image::ensure_crypto_provider();
     let config = ClientConfig {
         protocol: ClientProtocol::Http,
         connect_timeout: Some(std::time::Duration::from_secs(10)),

@@ -409,7 +409,7 @@ impl Runtime for YoukiRuntime {
     async fn version(&self) -> Result<RuntimeVersion> {
         Ok(RuntimeVersion {
             runtime_name: "youki".into(),
-            runtime_version: "libcontainer 0.7".into(),
+            runtime_version: "0.7.0".into(),
         })
     }
 

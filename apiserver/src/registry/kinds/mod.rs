@@ -1,6 +1,7 @@
 //! The strategies of every served kind. Adding a kind means adding a
 //! strategy here and listing it in `all()`.
 
+mod coordination;
 mod core_simple;
 mod namespace;
 mod pod;
@@ -44,5 +45,6 @@ pub fn all() -> Vec<Arc<dyn Strategy>> {
         Arc::new(core_simple::ServiceAccounts),
         Arc::new(service::Services),
         Arc::new(core_simple::EventsV1),
+        Arc::new(coordination::Leases),
     ]
 }

@@ -1,0 +1,280 @@
+//! Black-box tests of the kubelet: `rkube server` with its node agent on
+//! youki, pods bound to the node by `spec.nodeName` (the scheduler comes
+//! later), images pulled from a registry on loopback. Named after the
+//! upstream conformance tests they mirror. Needs root.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use conformance::Cluster;
+use runtime::testing::{images, registry::TestRegistry};
+use serde_json::Value;
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A cluster with a kubelet, and a registry holding busybox.
+struct Node {
+    cluster: Cluster,
+    registry: TestRegistry,
+    name: String,
+    prefix: String,
+}
+
+impl Node {
+    fn start() -> Node {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let pid = std::process::id() % 10_000;
+        let name = format!("node-{pid}-{n}");
+        let bridge = format!("rkk{pid}x{n}");
+        let subnet = format!("10.{}.{}.0/24", 230 + n % 20, pid % 250);
+        let cluster = Cluster::start_with_node(&name, &bridge, &subnet);
+        let registry = TestRegistry::start();
+        let host = registry.host_port().to_string();
+        let tokio = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        tokio.block_on(images::push(&host, &images::busybox(), "busybox", "1.0"));
+        Node {
+            cluster,
+            registry,
+            name,
+            prefix: subnet.rsplit_once('.').unwrap().0.to_string(),
+        }
+    }
+
+    fn image(&self) -> String {
+        format!("{}/busybox:1.0", self.registry.host_port())
+    }
+
+    fn pod_yaml(&self, name: &str, restart: &str, command: &str) -> String {
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "nodeName": self.name,
+                "restartPolicy": restart,
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{
+                    "name": "main",
+                    "image": self.image(),
+                    "command": ["sh", "-c", command],
+                }],
+            },
+        })
+        .to_string()
+    }
+
+    fn pod(&self, name: &str) -> Value {
+        serde_json::from_str(&self.cluster.ok(&["get", "pod", name, "-o", "json"])).unwrap()
+    }
+
+    fn wait_pod(&self, name: &str, what: &str, mut check: impl FnMut(&Value) -> bool) -> Value {
+        let mut last = Value::Null;
+        self.cluster.wait_for(what, Duration::from_secs(60), || {
+            last = self.pod(name);
+            check(&last)
+        });
+        last
+    }
+}
+
+fn phase(p: &Value) -> &str {
+    p["status"]["phase"].as_str().unwrap_or("")
+}
+
+#[test]
+fn node_registers_ready_and_renews_its_lease() {
+    let node = Node::start();
+    let c = &node.cluster;
+    c.wait_for("the node to be Ready", Duration::from_secs(30), || {
+        c.ok(&["get", "nodes"])
+            .lines()
+            .any(|l| l.starts_with(&node.name) && l.contains(" Ready "))
+    });
+    let n: Value = serde_json::from_str(&c.ok(&["get", "node", &node.name, "-o", "json"])).unwrap();
+    assert_eq!(n["metadata"]["labels"]["kubernetes.io/os"], "linux");
+    assert!(n["status"]["capacity"]["cpu"].as_str().is_some());
+    assert!(n["status"]["nodeInfo"]["containerRuntimeVersion"]
+        .as_str()
+        .unwrap()
+        .starts_with("youki://"));
+    let lease = c.ok(&[
+        "get",
+        "lease",
+        "-n",
+        "kube-node-lease",
+        &node.name,
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert_eq!(lease, node.name);
+}
+
+#[test]
+fn pods_should_be_submitted_and_removed() {
+    let node = Node::start();
+    let c = &node.cluster;
+    c.ok_stdin(
+        &["create", "-f", "-"],
+        &node.pod_yaml("sleeper", "Always", "sleep 3600"),
+    );
+    let pod = node.wait_pod("sleeper", "the pod to run", |p| {
+        phase(p) == "Running" && p["status"]["podIP"].is_string()
+    });
+    let ip = pod["status"]["podIP"].as_str().unwrap();
+    assert!(
+        ip.starts_with(&format!("{}.", node.prefix)),
+        "{ip} is from the node's pod CIDR"
+    );
+    assert!(
+        pod["status"]["hostIP"].is_string(),
+        "Pods should get a host IP"
+    );
+    let ready = pod["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True");
+    assert!(ready, "{pod}");
+    assert_eq!(pod["status"]["containerStatuses"][0]["restartCount"], 0);
+    assert!(pod["status"]["containerStatuses"][0]["containerID"]
+        .as_str()
+        .unwrap()
+        .starts_with("youki://"));
+    let wide = c.ok(&["get", "pod", "sleeper", "-o", "wide"]);
+    assert!(wide.contains(ip) && wide.contains(&node.name), "{wide}");
+    // Deletion: the kubelet stops the container and finalizes the delete.
+    c.ok(&["delete", "pod", "sleeper", "--wait=true", "--timeout=60s"]);
+    assert!(c.fails(&["get", "pod", "sleeper"]).contains("NotFound"));
+}
+
+#[test]
+fn kubelet_when_scheduling_a_busybox_command_that_always_fails_in_a_pod_should_have_an_terminated_reason(
+) {
+    let node = Node::start();
+    node.cluster.ok_stdin(
+        &["create", "-f", "-"],
+        &node.pod_yaml("fails", "Never", "exit 1"),
+    );
+    let pod = node.wait_pod("fails", "the pod to fail", |p| phase(p) == "Failed");
+    let terminated = &pod["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(terminated["reason"], "Error", "{pod}");
+    assert_eq!(terminated["exitCode"], 1);
+    node.cluster
+        .ok(&["delete", "pod", "fails", "--wait=true", "--timeout=60s"]);
+}
+
+#[test]
+fn container_runtime_blackbox_test_when_starting_a_container_that_exits_should_run_with_the_expected_status(
+) {
+    let node = Node::start();
+    let c = &node.cluster;
+    c.ok_stdin(
+        &["create", "-f", "-"],
+        &node.pod_yaml("always", "Always", "exit 1"),
+    );
+    c.ok_stdin(
+        &["create", "-f", "-"],
+        &node.pod_yaml("onfailure", "OnFailure", "exit 0"),
+    );
+    let pod = node.wait_pod("always", "a restart and the crash-loop back-off", |p| {
+        let s = &p["status"]["containerStatuses"][0];
+        s["restartCount"].as_i64().unwrap_or(0) >= 1
+            && s["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    });
+    let last = &pod["status"]["containerStatuses"][0]["lastState"]["terminated"];
+    assert_eq!(last["exitCode"], 1, "{pod}");
+    assert_eq!(phase(&pod), "Running");
+    let done = node.wait_pod("onfailure", "the pod to succeed", |p| {
+        phase(p) == "Succeeded"
+    });
+    assert_eq!(
+        done["status"]["containerStatuses"][0]["state"]["terminated"]["reason"],
+        "Completed"
+    );
+    c.ok(&[
+        "delete",
+        "pod",
+        "always",
+        "onfailure",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+}
+
+#[test]
+fn downward_api_should_provide_pod_name_namespace_and_ip_address_as_env_vars() {
+    let node = Node::start();
+    let c = &node.cluster;
+    let out = tempfile::tempdir().unwrap();
+    c.ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=greeting=hello",
+    ]);
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "downward"},
+        "spec": {
+            "nodeName": node.name,
+            "restartPolicy": "Never",
+            "volumes": [{"name": "out", "hostPath": {"path": out.path()}}],
+            "containers": [{
+                "name": "main",
+                "image": node.image(),
+                "command": ["sh", "-c", "echo \"$POD_NAME $POD_NAMESPACE $POD_IP $GREETING\" > /out/env"],
+                "env": [
+                    {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                    {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                    {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}},
+                ],
+                "volumeMounts": [{"name": "out", "mountPath": "/out"}],
+            }],
+        },
+    });
+    c.ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    let done = node.wait_pod("downward", "the pod to succeed", |p| {
+        phase(p) == "Succeeded"
+    });
+    let ip = done["status"]["podIP"].as_str().unwrap();
+    let env = std::fs::read_to_string(out.path().join("env")).unwrap();
+    assert_eq!(env, format!("downward default {ip} hello\n"));
+    c.ok(&["delete", "pod", "downward", "--wait=true", "--timeout=60s"]);
+}
+
+#[test]
+fn missing_config_map_is_a_create_container_config_error() {
+    let node = Node::start();
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "needs-cm"},
+        "spec": {
+            "nodeName": node.name,
+            "containers": [{
+                "name": "main",
+                "image": node.image(),
+                "command": ["sleep", "3600"],
+                "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k"}}}],
+            }],
+        },
+    });
+    node.cluster
+        .ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    let p = node.wait_pod("needs-cm", "CreateContainerConfigError", |p| {
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+            == "CreateContainerConfigError"
+    });
+    let message = p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap();
+    assert_eq!(message, "configmap \"absent\" not found");
+    assert_eq!(phase(&p), "Pending");
+    node.cluster
+        .ok(&["delete", "pod", "needs-cm", "--wait=true", "--timeout=60s"]);
+}

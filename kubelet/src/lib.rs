@@ -1,0 +1,73 @@
+//! rkube's node agent (kubelet): registers the node, keeps its Lease, and
+//! runs the pods bound to it (`spec.nodeName`) through a container
+//! [`runtime::Runtime`], reporting their status the way the upstream
+//! kubelet does.
+//!
+//! Layout: [`pod`] is the pure logic (configs, env, QoS, status, back-off);
+//! [`node`] and [`node_info`] the node object and heartbeat; [`manager`]
+//! watches the node's pods and gives each a [`worker`]; [`volumes`]
+//! prepares pod volumes on disk. The runtime's own records are the truth
+//! about what runs: nothing here is remembered only in memory, so a
+//! restarted kubelet adopts what it finds.
+
+pub mod manager;
+pub mod node;
+pub mod node_info;
+pub mod pod;
+pub mod volumes;
+pub mod worker;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use runtime::Runtime;
+
+/// The version the node reports, matching the API server's.
+pub const KUBELET_VERSION: &str = "v1.33.0-rkube";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("API: {0}")]
+    Api(#[from] kube::Error),
+    #[error("runtime: {0}")]
+    Runtime(#[from] runtime::RuntimeError),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything the kubelet needs; cheap to clone.
+#[derive(Clone)]
+pub struct KubeletConfig {
+    pub node_name: String,
+    pub client: kube::Client,
+    pub runtime: Arc<dyn Runtime>,
+    /// The `containerID` scheme and `containerRuntimeVersion` prefix.
+    pub runtime_name: String,
+    pub runtime_version: String,
+    /// Pod volumes live under `<root_dir>/pods/<uid>/volumes`.
+    pub root_dir: PathBuf,
+    /// CRI log files: `<log_root>/<ns>_<name>_<uid>/<container>/<n>.log`.
+    pub log_root: PathBuf,
+    pub cluster_dns: Vec<String>,
+    pub cluster_domain: String,
+    pub pod_cidr: String,
+    pub node_ip: IpAddr,
+    pub kubelet_port: u16,
+}
+
+/// Registers the node and runs the heartbeat and the pod manager until
+/// the returned task is aborted.
+pub async fn start(cfg: KubeletConfig) -> Result<tokio::task::JoinHandle<()>> {
+    std::fs::create_dir_all(&cfg.root_dir)
+        .map_err(|e| Error::Other(format!("{}: {e}", cfg.root_dir.display())))?;
+    node::register(&cfg).await?;
+    let heartbeat = tokio::spawn(node::heartbeat(cfg.clone()));
+    let manager = tokio::spawn(manager::run(cfg));
+    Ok(tokio::spawn(async move {
+        let _ = manager.await;
+        heartbeat.abort();
+    }))
+}
