@@ -168,6 +168,7 @@ pub async fn run(
         started: std::time::Instant::now(),
         server_address: format!("{advertise}:{}", listen.port()),
         config_watch_timeout_secs: 1800,
+        kubelet_tls: crate::tls::kubelet_client_config(&pki).ok(),
     });
     let serving = tokio::spawn(crate::http::serve(server.clone(), listener, tls, async {
         // Stopped by aborting the task below.

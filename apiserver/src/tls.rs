@@ -226,6 +226,87 @@ pub fn identity_from_cert(der: &[u8]) -> Option<Identity> {
     Some(Identity { user, groups })
 }
 
+/// A serving certificate for a kubelet (`hosts`: its IPs and names),
+/// signed by the cluster CA in `dir`; (certificate PEM, key PEM).
+pub fn issue_kubelet_serving_cert(
+    dir: &Path,
+    node: &str,
+    hosts: &[String],
+) -> Result<(String, String), TlsError> {
+    let ca_cert = read(&dir.join("ca.crt"))?;
+    let ca_key = KeyPair::from_pem(&read(&dir.join("ca.key"))?)?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_cert, ca_key)?;
+    let key = KeyPair::generate()?;
+    let mut params = leaf_params(
+        &format!("system:node:{node}"),
+        Some("system:nodes"),
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let mut sans = Vec::new();
+    for h in hosts {
+        match h.parse::<IpAddr>() {
+            Ok(ip) => sans.push(SanType::IpAddress(ip)),
+            Err(_) => sans.push(SanType::DnsName(h.as_str().try_into()?)),
+        }
+    }
+    params.subject_alt_names = sans;
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+fn ca_roots(ca_pem: &str) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs(ca_pem)? {
+        roots.add(c).map_err(|e| TlsError::Config(e.to_string()))?;
+    }
+    Ok(roots)
+}
+
+/// A kubelet's server config: its certificate, and client certificates
+/// signed by the cluster CA required (no anonymous access).
+pub fn kubelet_server_config(
+    dir: &Path,
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let roots = ca_roots(&read(&dir.join("ca.crt"))?)?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .map_err(|e| TlsError::Config(e.to_string()))?;
+    let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .ok_or_else(|| TlsError::Config("no kubelet key".into()))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs(cert_pem)?, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// How the API server connects to kubelets: trusting the cluster CA and
+/// presenting the admin client certificate.
+pub fn kubelet_client_config(pki: &Pki) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = rustls_pemfile::private_key(&mut pki.admin_key.as_bytes())
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .ok_or_else(|| TlsError::Config("no admin key".into()))?;
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_root_certificates(ca_roots(&pki.ca_cert)?)
+        .with_client_auth_cert(certs(&pki.admin_cert)?, key)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

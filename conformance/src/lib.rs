@@ -259,6 +259,8 @@ impl Cluster {
             cidr,
             "--pod-log-dir",
             pod_logs.to_str().expect("utf-8 path"),
+            "--kubelet-port",
+            "0",
         ];
         let mut c = Self::start_full_kubelet(&args, None, true);
         c.pod_logs = Some(pod_logs);

@@ -278,3 +278,74 @@ fn missing_config_map_is_a_create_container_config_error() {
     node.cluster
         .ok(&["delete", "pod", "needs-cm", "--wait=true", "--timeout=60s"]);
 }
+
+#[test]
+fn kubelet_when_scheduling_a_busybox_command_in_a_pod_should_print_the_output_to_logs() {
+    let node = Node::start();
+    let c = &node.cluster;
+    c.ok_stdin(
+        &["create", "-f", "-"],
+        &node.pod_yaml(
+            "logger",
+            "Never",
+            // stdout and stderr are separate pipes: the pauses keep their
+            // lines in a known order in the log.
+            "echo 'Hello World'; sleep 0.3; echo oops >&2; sleep 0.3; echo last",
+        ),
+    );
+    node.wait_pod("logger", "the pod to succeed", |p| phase(p) == "Succeeded");
+    let logs = c.ok(&["logs", "logger"]);
+    assert_eq!(logs, "Hello World\noops\nlast\n");
+    assert_eq!(c.ok(&["logs", "logger", "--tail=1"]), "last\n");
+    assert_eq!(c.ok(&["logs", "logger", "--limit-bytes=5"]), "Hello");
+    let stamped = c.ok(&["logs", "logger", "--timestamps"]);
+    let first = stamped.lines().next().unwrap();
+    let (ts, rest) = first.split_once(' ').unwrap();
+    assert!(ts.ends_with('Z') && ts.contains('T'), "{first}");
+    assert_eq!(rest, "Hello World");
+    let wrong = c.fails(&["logs", "logger", "-c", "nope"]);
+    assert!(
+        wrong.contains("container nope is not valid for pod logger"),
+        "{wrong}"
+    );
+    c.ok(&["delete", "pod", "logger", "--wait=true", "--timeout=60s"]);
+}
+
+#[test]
+fn kubectl_logs_follows_and_shows_the_previous_container() {
+    let node = Node::start();
+    let c = &node.cluster;
+    // Each run prints its own start, then fails: the kubelet restarts it.
+    c.ok_stdin(
+        &["create", "-f", "-"],
+        &node.pod_yaml(
+            "crasher",
+            "Always",
+            "echo run-$(date +%s%N); sleep 1; exit 3",
+        ),
+    );
+    node.wait_pod("crasher", "a restart", |p| {
+        p["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+    });
+    let previous = c.ok(&["logs", "crasher", "--previous"]);
+    assert!(previous.starts_with("run-"), "{previous}");
+    c.ok(&["delete", "pod", "crasher", "--wait=true", "--timeout=60s"]);
+    // -f streams lines as they are written and ends with the container.
+    c.ok_stdin(
+        &["create", "-f", "-"],
+        &node.pod_yaml(
+            "counter",
+            "Never",
+            "for i in 1 2 3; do echo $i; sleep 0.3; done",
+        ),
+    );
+    node.wait_pod("counter", "the pod to run", |p| {
+        phase(p) == "Running" || phase(p) == "Succeeded"
+    });
+    let followed = c.ok(&["logs", "-f", "counter"]);
+    assert_eq!(followed, "1\n2\n3\n");
+    c.ok(&["delete", "pod", "counter", "--wait=true", "--timeout=60s"]);
+}

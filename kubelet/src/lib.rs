@@ -14,6 +14,7 @@ pub mod manager;
 pub mod node;
 pub mod node_info;
 pub mod pod;
+pub mod server;
 pub mod volumes;
 pub mod worker;
 
@@ -55,19 +56,41 @@ pub struct KubeletConfig {
     pub cluster_domain: String,
     pub pod_cidr: String,
     pub node_ip: IpAddr,
+    /// The port of the kubelet's HTTPS endpoint (0: any free port; the
+    /// Node reports the one bound).
     pub kubelet_port: u16,
+    /// TLS of that endpoint: its certificate, client certificates required.
+    /// `None` serves no endpoint (logs are then unavailable).
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// Registers the node and runs the heartbeat and the pod manager until
 /// the returned task is aborted.
-pub async fn start(cfg: KubeletConfig) -> Result<tokio::task::JoinHandle<()>> {
+pub async fn start(mut cfg: KubeletConfig) -> Result<tokio::task::JoinHandle<()>> {
     std::fs::create_dir_all(&cfg.root_dir)
         .map_err(|e| Error::Other(format!("{}: {e}", cfg.root_dir.display())))?;
+    let server = match cfg.tls.clone() {
+        Some(tls) => {
+            let listener =
+                tokio::net::TcpListener::bind((std::net::Ipv4Addr::UNSPECIFIED, cfg.kubelet_port))
+                    .await
+                    .map_err(|e| Error::Other(format!("kubelet port {}: {e}", cfg.kubelet_port)))?;
+            cfg.kubelet_port = listener
+                .local_addr()
+                .map(|a| a.port())
+                .unwrap_or(cfg.kubelet_port);
+            Some(tokio::spawn(server::serve(cfg.clone(), listener, tls)))
+        }
+        None => None,
+    };
     node::register(&cfg).await?;
     let heartbeat = tokio::spawn(node::heartbeat(cfg.clone()));
     let manager = tokio::spawn(manager::run(cfg));
     Ok(tokio::spawn(async move {
         let _ = manager.await;
         heartbeat.abort();
+        if let Some(s) = server {
+            s.abort();
+        }
     }))
 }

@@ -140,6 +140,9 @@ struct NodeArgs {
     /// Where pods' CRI log files go.
     #[arg(long, default_value = "/var/log/pods")]
     pod_log_dir: PathBuf,
+    /// The kubelet's HTTPS port (logs); 0 picks a free one.
+    #[arg(long, default_value_t = 10250)]
+    kubelet_port: u16,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -273,6 +276,14 @@ async fn run_kubelet(args: NodeArgs, data_dir: PathBuf, kubeconfig: PathBuf) -> 
             ),
         };
         let version = rt.version().await?;
+        let node_ip = kubelet::node_info::node_ip();
+        let pki = data_dir.join("pki");
+        let (cert, key) = apiserver::tls::issue_kubelet_serving_cert(
+            &pki,
+            &node_name,
+            &[node_ip.to_string(), "127.0.0.1".into(), node_name.clone()],
+        )?;
+        let tls = apiserver::tls::kubelet_server_config(&pki, &cert, &key)?;
         let cfg = kubelet::KubeletConfig {
             node_name,
             client,
@@ -284,8 +295,9 @@ async fn run_kubelet(args: NodeArgs, data_dir: PathBuf, kubeconfig: PathBuf) -> 
             cluster_dns: args.cluster_dns,
             cluster_domain: args.cluster_domain,
             pod_cidr: args.cluster_cidr,
-            node_ip: kubelet::node_info::node_ip(),
-            kubelet_port: 10250,
+            node_ip,
+            kubelet_port: args.kubelet_port,
+            tls: Some(tls),
         };
         let handle = kubelet::start(cfg).await?;
         tracing::info!("kubelet running ({name})");

@@ -300,6 +300,16 @@ pub async fn handle(
                 ));
             };
             match (sub.as_str(), method.clone()) {
+                ("log", Method::GET) => {
+                    super::node_proxy::pod_log(
+                        registry,
+                        server.kubelet_tls.clone(),
+                        ns.unwrap_or("default"),
+                        name,
+                        query,
+                    )
+                    .await
+                }
                 ("status", Method::GET) => {
                     let obj = registry.get(strategy.as_ref(), ns, name).await?;
                     Ok(negotiate::object_response(200, &form, kind, &obj))

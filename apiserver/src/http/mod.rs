@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod handlers;
 pub mod health;
 pub mod negotiate;
+pub mod node_proxy;
 pub mod request_info;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +37,9 @@ pub struct ApiServer {
     pub server_address: String,
     /// Upper bound for watches without `timeoutSeconds`.
     pub config_watch_timeout_secs: u64,
+    /// How to reach kubelets (`pods/log`): the cluster CA and a client
+    /// certificate.
+    pub kubelet_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl ApiServer {

@@ -38,6 +38,13 @@ impl Strategy for Pods {
                     verbs: &["create"],
                 },
                 Subresource {
+                    name: "log",
+                    group: "",
+                    version: "v1",
+                    kind: "Pod",
+                    verbs: &["get"],
+                },
+                Subresource {
                     name: "eviction",
                     group: "policy",
                     version: "v1",

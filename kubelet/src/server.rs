@@ -1,0 +1,305 @@
+//! The kubelet's HTTPS endpoint (port 10250 by default): `/healthz` and
+//! `/containerLogs/<namespace>/<pod>/<container>` with the query options
+//! `kubectl logs` passes through the API server (`follow`, `previous`,
+//! `timestamps`, `tailLines`, `sinceSeconds`, `sinceTime`, `limitBytes`).
+//! Clients must present a certificate signed by the cluster CA (the API
+//! server does); the TLS setup is given, this module only serves.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use runtime::cri_log::{self, LineAssembler, LogOptions};
+use runtime::types::{ContainerFilter, ContainerState, ContainerStatus};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::pod::command::{LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE};
+use crate::KubeletConfig;
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn text(status: StatusCode, message: impl Into<String>) -> Response<Body> {
+    let mut r = Response::new(Full::new(Bytes::from(message.into())).boxed());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        "content-type",
+        "text/plain; charset=utf-8".parse().expect("valid"),
+    );
+    r
+}
+
+fn query(req: &Request<hyper::body::Incoming>) -> BTreeMap<String, String> {
+    form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn flag(q: &BTreeMap<String, String>, name: &str) -> bool {
+    q.get(name)
+        .is_some_and(|v| v.is_empty() || v == "true" || v == "1")
+}
+
+/// `kubectl logs` options from the query string; bad values are a 400.
+pub fn log_options(q: &BTreeMap<String, String>) -> Result<LogOptions, String> {
+    let number = |name: &str| -> Result<Option<i64>, String> {
+        q.get(name)
+            .map(|v| {
+                v.parse::<i64>()
+                    .map_err(|_| format!("invalid {name}: {v:?}"))
+            })
+            .transpose()
+    };
+    let mut opts = LogOptions {
+        timestamps: flag(q, "timestamps"),
+        ..Default::default()
+    };
+    if let Some(n) = number("tailLines")? {
+        opts.tail_lines = Some(n.max(0) as u64);
+    }
+    if let Some(n) = number("limitBytes")? {
+        if n < 1 {
+            return Err("limitBytes must be a positive number".into());
+        }
+        opts.limit_bytes = Some(n as u64);
+    }
+    let now = time::OffsetDateTime::now_utc();
+    if let Some(n) = number("sinceSeconds")? {
+        if n < 1 {
+            return Err("sinceSeconds must be a positive number".into());
+        }
+        opts.since = Some(now - time::Duration::seconds(n));
+    }
+    if let Some(t) = q.get("sinceTime") {
+        let parsed = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| format!("invalid sinceTime: {t:?}"))?;
+        opts.since = Some(parsed);
+    }
+    Ok(opts)
+}
+
+/// The container whose log is asked for: the newest attempt, or the one
+/// before it with `previous`.
+async fn find_container(
+    cfg: &KubeletConfig,
+    ns: &str,
+    pod: &str,
+    container: &str,
+    previous: bool,
+) -> Result<ContainerStatus, (StatusCode, String)> {
+    let selector = BTreeMap::from([
+        (LABEL_POD_NAMESPACE.to_string(), ns.to_string()),
+        (LABEL_POD_NAME.to_string(), pod.to_string()),
+        (LABEL_CONTAINER_NAME.to_string(), container.to_string()),
+    ]);
+    let mut all = cfg
+        .runtime
+        .list_containers(&ContainerFilter {
+            label_selector: selector,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    all.sort_by_key(|c| std::cmp::Reverse((c.attempt, c.created_at)));
+    let index = usize::from(previous);
+    all.into_iter().nth(index).ok_or_else(|| {
+        let message = if previous {
+            format!("previous terminated container \"{container}\" in pod \"{pod}\" not found")
+        } else {
+            format!(
+                "container \"{container}\" in pod \"{pod}\" is waiting to start: ContainerCreating"
+            )
+        };
+        (StatusCode::BAD_REQUEST, message)
+    })
+}
+
+async fn container_logs(
+    cfg: KubeletConfig,
+    path: &str,
+    q: BTreeMap<String, String>,
+) -> Response<Body> {
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let [ns, pod, container] = parts[..] else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "expected /containerLogs/<namespace>/<pod>/<container>",
+        );
+    };
+    let opts = match log_options(&q) {
+        Ok(o) => o,
+        Err(m) => return text(StatusCode::BAD_REQUEST, m),
+    };
+    let previous = flag(&q, "previous");
+    let found = match find_container(&cfg, ns, pod, container, previous).await {
+        Ok(c) => c,
+        Err((code, m)) => return text(code, m),
+    };
+    let log_path = found.log_path.clone();
+    let so_far = match tokio::task::spawn_blocking({
+        let (p, o) = (log_path.clone(), opts.clone());
+        move || cri_log::read_logs(&p, &o)
+    })
+    .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) if e.kind == runtime::ErrorKind::NotFound => Vec::new(),
+        Ok(Err(e)) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let follow = flag(&q, "follow") && !previous && found.state == ContainerState::Running;
+    if !follow {
+        return text(
+            StatusCode::OK,
+            String::from_utf8_lossy(&so_far).into_owned(),
+        );
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let _ = tx.send(Bytes::from(so_far)).await;
+    tokio::spawn(follow_log(
+        cfg,
+        found.id.clone(),
+        log_path,
+        opts.timestamps,
+        tx,
+    ));
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+    });
+    let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    r.headers_mut().insert(
+        "content-type",
+        "text/plain; charset=utf-8".parse().expect("valid"),
+    );
+    r
+}
+
+/// Streams what is appended to the log file until the container ends or
+/// the client goes away.
+async fn follow_log(
+    cfg: KubeletConfig,
+    id: String,
+    path: PathBuf,
+    timestamps: bool,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) {
+    let Ok(mut file) = tokio::fs::File::open(&path).await else {
+        return;
+    };
+    if file.seek(std::io::SeekFrom::End(0)).await.is_err() {
+        return;
+    }
+    let mut assembler = LineAssembler::new();
+    let mut pending = Vec::new();
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut idle_checks = 0u32;
+    loop {
+        let n = file.read(&mut buf).await.unwrap_or(0);
+        if n > 0 {
+            pending.extend_from_slice(&buf[..n]);
+            let mut out = Vec::new();
+            while let Some(pos) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=pos).collect();
+                if let Ok(parsed) = cri_log::parse_line(&line[..line.len() - 1]) {
+                    if let Some(entry) = assembler.push(&parsed) {
+                        cri_log::format_entry(&entry, timestamps, &mut out);
+                    }
+                }
+            }
+            if !out.is_empty() && tx.send(Bytes::from(out)).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        if tx.is_closed() {
+            return;
+        }
+        // Every few idle rounds, see whether the container still runs.
+        idle_checks += 1;
+        if idle_checks.is_multiple_of(10) {
+            match cfg.runtime.container_status(&id).await {
+                Ok(s) if s.state == ContainerState::Running => {}
+                _ => {
+                    // One last read for what it wrote before it ended.
+                    let n = file.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    pending.extend_from_slice(&buf[..n]);
+                    continue;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn route(cfg: KubeletConfig, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    let path = req.uri().path().to_string();
+    if req.method() != hyper::Method::GET {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is served");
+    }
+    if path == "/healthz" {
+        return text(StatusCode::OK, "ok");
+    }
+    if let Some(rest) = path.strip_prefix("/containerLogs/") {
+        let q = query(&req);
+        return container_logs(cfg, rest, q).await;
+    }
+    text(StatusCode::NOT_FOUND, "not found")
+}
+
+/// Serves until the task is dropped.
+pub async fn serve(
+    cfg: KubeletConfig,
+    listener: tokio::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let cfg = cfg.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let cfg = cfg.clone();
+                async move { Ok::<_, Infallible>(route(cfg, req).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_decoded_and_options_checked() {
+        let q = BTreeMap::from([
+            ("tailLines".to_string(), "5".to_string()),
+            ("timestamps".to_string(), "true".to_string()),
+        ]);
+        let o = log_options(&q).unwrap();
+        assert_eq!((o.tail_lines, o.timestamps), (Some(5), true));
+        let bad = BTreeMap::from([("limitBytes".to_string(), "0".to_string())]);
+        assert!(log_options(&bad).is_err());
+        let bad = BTreeMap::from([("sinceTime".to_string(), "yesterday".to_string())]);
+        assert!(log_options(&bad).is_err());
+    }
+}
