@@ -349,3 +349,118 @@ fn kubectl_logs_follows_and_shows_the_previous_container() {
     assert_eq!(followed, "1\n2\n3\n");
     c.ok(&["delete", "pod", "counter", "--wait=true", "--timeout=60s"]);
 }
+
+fn ready(p: &Value) -> bool {
+    p["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
+#[test]
+fn probing_container_should_be_restarted_with_a_exec_cat_tmp_health_liveness_probe() {
+    let node = Node::start();
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "liveness-exec"},
+        "spec": {
+            "nodeName": node.name,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "main",
+                "image": node.image(),
+                "command": ["sh", "-c", "echo ok > /tmp/health; sleep 3; rm -f /tmp/health; sleep 600"],
+                "livenessProbe": {
+                    "exec": {"command": ["cat", "/tmp/health"]},
+                    "initialDelaySeconds": 1,
+                    "periodSeconds": 1,
+                    "failureThreshold": 1,
+                },
+            }],
+        },
+    });
+    node.cluster
+        .ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    node.wait_pod("liveness-exec", "a restart by the liveness probe", |p| {
+        p["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+    });
+    node.cluster.ok(&[
+        "delete",
+        "pod",
+        "liveness-exec",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+}
+
+#[test]
+fn probing_container_with_readiness_probe_should_not_be_ready_before_initial_delay_and_never_restart(
+) {
+    let node = Node::start();
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "readiness"},
+        "spec": {
+            "nodeName": node.name,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "main",
+                "image": node.image(),
+                "command": ["sh", "-c", "mkdir -p /www && echo up > /www/healthz && exec httpd -f -p 8080 -h /www"],
+                "ports": [{"name": "web", "containerPort": 8080}],
+                "readinessProbe": {
+                    "httpGet": {"path": "/healthz", "port": "web"},
+                    "initialDelaySeconds": 4,
+                    "periodSeconds": 1,
+                },
+                "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+            }],
+        },
+    });
+    node.cluster
+        .ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    let running = node.wait_pod("readiness", "the container to run", |p| {
+        p["status"]["containerStatuses"][0]["state"]["running"].is_object()
+    });
+    let started = running["status"]["containerStatuses"][0]["state"]["running"]["startedAt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let now = time::OffsetDateTime::now_utc();
+    let started_at =
+        time::OffsetDateTime::parse(&started, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    if (now - started_at).whole_seconds() < 3 {
+        assert!(
+            !ready(&running),
+            "not ready before the initial delay: {running}"
+        );
+    }
+    let became = node.wait_pod("readiness", "the pod to become ready", ready);
+    let transition = became["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()["lastTransitionTime"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ready_at =
+        time::OffsetDateTime::parse(&transition, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    assert!(
+        (ready_at - started_at).whole_seconds() >= 4,
+        "ready at {transition}, started {started}"
+    );
+    assert_eq!(became["status"]["containerStatuses"][0]["restartCount"], 0);
+    assert_eq!(became["status"]["containerStatuses"][0]["ready"], true);
+    node.cluster
+        .ok(&["delete", "pod", "readiness", "--wait=true", "--timeout=60s"]);
+}

@@ -14,6 +14,7 @@ pub mod manager;
 pub mod node;
 pub mod node_info;
 pub mod pod;
+pub mod probe;
 pub mod server;
 pub mod volumes;
 pub mod worker;

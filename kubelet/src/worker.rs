@@ -21,6 +21,7 @@ use crate::pod::backoff::{crash_loop_message, stable_key, CrashLoopBackOff};
 use crate::pod::command::{self, LABEL_CONTAINER_NAME, LABEL_POD_UID};
 use crate::pod::env::{self, EnvInputs};
 use crate::pod::status::{self, StatusInputs, Waiting};
+use crate::probe::{self, Kind, Prober};
 use crate::volumes::{self, VolumeSources};
 use crate::{node_info, KubeletConfig, Result};
 
@@ -44,6 +45,10 @@ pub struct PodWorker {
     memory_capacity: i64,
     /// The pod reached Succeeded or Failed: nothing restarts any more.
     terminal: bool,
+    prober: Prober,
+    /// Probe verdicts by container name, as the status reports them.
+    readiness: BTreeMap<String, bool>,
+    startup: BTreeMap<String, bool>,
 }
 
 fn name_of(pod: &Pod) -> (String, String, String) {
@@ -84,6 +89,9 @@ impl PodWorker {
             last_status: None,
             memory_capacity,
             terminal: false,
+            prober: Prober::default(),
+            readiness: BTreeMap::new(),
+            startup: BTreeMap::new(),
         }
     }
 
@@ -149,6 +157,9 @@ impl PodWorker {
             if let Some(sb) = sandbox.clone() {
                 self.sync_containers(&sb, &containers).await;
                 containers = self.runtime_state().await?.1;
+                if self.run_probes(&sb, &containers).await {
+                    containers = self.runtime_state().await?.1;
+                }
             }
         }
         self.report(sandbox.as_ref(), &containers).await
@@ -540,13 +551,74 @@ impl PodWorker {
         Ok(())
     }
 
+    /// Runs the probes that are due; returns whether a container was
+    /// killed for failing its liveness or startup probe.
+    async fn run_probes(&mut self, sandbox: &SandboxStatus, all: &[RtStatus]) -> bool {
+        let spec = self.pod.spec.clone().unwrap_or_default();
+        let containers: Vec<Container> = spec
+            .init_containers
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(is_sidecar)
+            .chain(spec.containers.clone())
+            .collect();
+        let pod_ip = sandbox
+            .ips
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1".into());
+        let now = SystemTime::now();
+        let mut killed = false;
+        let mut live = Vec::new();
+        for c in &containers {
+            let Some(s) = latest(all, &c.name).filter(|s| s.state == ContainerState::Running)
+            else {
+                self.readiness.remove(&c.name);
+                self.startup.remove(&c.name);
+                continue;
+            };
+            live.push(s.id.clone());
+            let started = s.started_at.unwrap_or(now);
+            for (kind, p) in self.prober.due(c, &s.id, started, now) {
+                let ok = probe::run(&p, c, &s.id, &pod_ip, self.cfg.runtime.as_ref()).await;
+                let verdict = self.prober.record(&s.id, kind, &p, ok, SystemTime::now());
+                if verdict == Some(false) && matches!(kind, Kind::Liveness | Kind::Startup) {
+                    let grace = p
+                        .termination_grace_period_seconds
+                        .or(spec.termination_grace_period_seconds)
+                        .unwrap_or(30)
+                        .max(0) as u64;
+                    let (ns, name, _) = name_of(&self.pod);
+                    tracing::info!(pod = %format!("{ns}/{name}"), container = %c.name, "{kind:?} probe failed; restarting");
+                    let _ = self
+                        .cfg
+                        .runtime
+                        .stop_container(&s.id, Duration::from_secs(grace))
+                        .await;
+                    killed = true;
+                    break;
+                }
+            }
+            if c.readiness_probe.is_some() {
+                let ready = self.prober.result(&s.id, Kind::Readiness) == Some(true);
+                self.readiness.insert(c.name.clone(), ready);
+            }
+            if c.startup_probe.is_some() {
+                let started = self.prober.result(&s.id, Kind::Startup) == Some(true);
+                self.startup.insert(c.name.clone(), started);
+            }
+        }
+        self.prober.retain(&live);
+        killed
+    }
+
     async fn report(
         &mut self,
         sandbox: Option<&SandboxStatus>,
         containers: &[RtStatus],
     ) -> Result<()> {
         let host_ips = vec![self.cfg.node_ip.to_string()];
-        let none = BTreeMap::new();
         // Containers that run again are no longer waiting.
         let running: Vec<String> = containers
             .iter()
@@ -564,8 +636,8 @@ impl PodWorker {
             containers,
             runtime_name: &self.cfg.runtime_name,
             waiting: &self.waiting,
-            readiness: &none,
-            startup: &none,
+            readiness: &self.readiness,
+            startup: &self.startup,
             host_ips: &host_ips,
             pod_is_terminal: self.terminal,
             now: SystemTime::now(),

@@ -100,10 +100,6 @@ fn finish(c: &mut ContainerStatus, code: i32, tick: u64) {
     }
 }
 
-fn matches(labels: &BTreeMap<String, String>, selector: &BTreeMap<String, String>) -> bool {
-    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
-}
-
 fn image_info(name: &str) -> ImageInfo {
     ImageInfo {
         id: digest_of(name),
@@ -192,9 +188,7 @@ impl Runtime for FakeRuntime {
         Ok(st
             .sandboxes
             .values()
-            .filter(|s| filter.id.as_ref().is_none_or(|id| *id == s.id))
-            .filter(|s| filter.state.is_none_or(|state| state == s.state))
-            .filter(|s| matches(&s.labels, &filter.label_selector))
+            .filter(|s| filter.matches(s))
             .cloned()
             .collect())
     }
@@ -337,15 +331,7 @@ impl Runtime for FakeRuntime {
         Ok(st
             .containers
             .values()
-            .filter(|c| filter.id.as_ref().is_none_or(|id| *id == c.id))
-            .filter(|c| {
-                filter
-                    .sandbox_id
-                    .as_ref()
-                    .is_none_or(|id| *id == c.sandbox_id)
-            })
-            .filter(|c| filter.state.is_none_or(|state| state == c.state))
-            .filter(|c| matches(&c.labels, &filter.label_selector))
+            .filter(|c| filter.matches(c))
             .cloned()
             .collect())
     }

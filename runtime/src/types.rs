@@ -288,3 +288,33 @@ pub struct RuntimeVersion {
     pub runtime_name: String,
     pub runtime_version: String,
 }
+
+fn labels_match(labels: &BTreeMap<String, String>, selector: &BTreeMap<String, String>) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+impl SandboxFilter {
+    pub fn matches(&self, s: &SandboxStatus) -> bool {
+        self.id.as_ref().is_none_or(|id| *id == s.id)
+            && self.state.is_none_or(|st| st == s.state)
+            && labels_match(&s.labels, &self.label_selector)
+    }
+}
+
+impl ContainerFilter {
+    /// Whether a container with this id in this sandbox can match, before
+    /// its status is read (which may cost a call).
+    pub fn may_match(&self, id: &str, sandbox_id: &str) -> bool {
+        self.id.as_ref().is_none_or(|want| want == id)
+            && self
+                .sandbox_id
+                .as_ref()
+                .is_none_or(|want| want == sandbox_id)
+    }
+
+    pub fn matches(&self, c: &ContainerStatus) -> bool {
+        self.may_match(&c.id, &c.sandbox_id)
+            && self.state.is_none_or(|st| st == c.state)
+            && labels_match(&c.labels, &self.label_selector)
+    }
+}

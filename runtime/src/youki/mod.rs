@@ -458,14 +458,7 @@ impl Runtime for YoukiRuntime {
             .list()?
             .iter()
             .map(SandboxRecord::status)
-            .filter(|s| filter.id.as_ref().is_none_or(|id| *id == s.id))
-            .filter(|s| filter.state.is_none_or(|st| st == s.state))
-            .filter(|s| {
-                filter
-                    .label_selector
-                    .iter()
-                    .all(|(k, v)| s.labels.get(k) == Some(v))
-            })
+            .filter(|s| filter.matches(s))
             .collect())
     }
 
@@ -535,24 +528,13 @@ impl Runtime for YoukiRuntime {
     async fn list_containers(&self, filter: &ContainerFilter) -> Result<Vec<ContainerStatus>> {
         let mut out = Vec::new();
         for rec in self.all_records()? {
-            if filter.id.as_ref().is_some_and(|id| *id != rec.id)
-                || filter
-                    .sandbox_id
-                    .as_ref()
-                    .is_some_and(|id| *id != rec.sandbox_id)
-            {
+            if !filter.may_match(&rec.id, &rec.sandbox_id) {
                 continue;
             }
             let status = self.status_of(&rec)?;
-            if filter.state.is_some_and(|s| s != status.state)
-                || !filter
-                    .label_selector
-                    .iter()
-                    .all(|(k, v)| status.labels.get(k) == Some(v))
-            {
-                continue;
+            if filter.matches(&status) {
+                out.push(status);
             }
-            out.push(status);
         }
         Ok(out)
     }
