@@ -311,7 +311,7 @@ impl Cluster {
             .arg("--write-kubeconfig")
             .arg(&self.kubeconfig)
             .args(&self.extra_args)
-            .args((!self.kubelet).then_some("--disable-kubelet"))
+            .args((!self.kubelet).then_some("--disable-agent"))
             // The watch cache compares itself with storage while tests run.
             .env("RKUBE_WATCH_CACHE_CHECK", "200ms")
             .stdout(Stdio::null())

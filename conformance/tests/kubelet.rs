@@ -464,3 +464,85 @@ fn probing_container_with_readiness_probe_should_not_be_ready_before_initial_del
     node.cluster
         .ok(&["delete", "pod", "readiness", "--wait=true", "--timeout=60s"]);
 }
+
+#[test]
+fn killing_and_restarting_the_kubelet_restarts_no_container() {
+    let mut node = Node::start();
+    node.cluster.ok_stdin(
+        &["create", "-f", "-"],
+        &node.pod_yaml("survivor", "Always", "sleep 3600"),
+    );
+    let before = node.wait_pod("survivor", "the pod to run", |p| phase(p) == "Running");
+    let id = before["status"]["containerStatuses"][0]["containerID"].clone();
+    let started = before["status"]["containerStatuses"][0]["state"]["running"]["startedAt"].clone();
+    // rkube (API server and kubelet in one process) dies without cleanup;
+    // its containers live on in their shims.
+    node.cluster.kill9_and_restart();
+    // A new pod running proves the new kubelet has synced.
+    node.cluster.ok_stdin(
+        &["create", "-f", "-"],
+        &node.pod_yaml("after", "Always", "sleep 3600"),
+    );
+    node.wait_pod("after", "a pod started after the restart to run", |p| {
+        phase(p) == "Running"
+    });
+    let survivor = node.pod("survivor");
+    let status = &survivor["status"]["containerStatuses"][0];
+    assert_eq!(status["containerID"], id, "the same container: {survivor}");
+    assert_eq!(status["restartCount"], 0);
+    assert_eq!(
+        status["state"]["running"]["startedAt"], started,
+        "not restarted: {survivor}"
+    );
+    node.cluster.ok(&[
+        "delete",
+        "pod",
+        "survivor",
+        "after",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+}
+
+#[test]
+fn container_lifecycle_hook_should_execute_poststart_and_prestop_exec_hooks_properly() {
+    let node = Node::start();
+    let out = tempfile::tempdir().unwrap();
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "hooked"},
+        "spec": {
+            "nodeName": node.name,
+            "terminationGracePeriodSeconds": 5,
+            "volumes": [{"name": "out", "hostPath": {"path": out.path()}}],
+            "containers": [{
+                "name": "main",
+                "image": node.image(),
+                "command": ["sleep", "3600"],
+                "volumeMounts": [{"name": "out", "mountPath": "/out"}],
+                "lifecycle": {
+                    "postStart": {"exec": {"command": ["sh", "-c", "echo started > /out/poststart"]}},
+                    "preStop": {"exec": {"command": ["sh", "-c", "echo stopping > /out/prestop"]}},
+                },
+            }],
+        },
+    });
+    node.cluster
+        .ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    node.wait_pod("hooked", "the pod to run", |p| phase(p) == "Running");
+    node.cluster
+        .wait_for("the postStart hook", Duration::from_secs(30), || {
+            std::fs::read_to_string(out.path().join("poststart")).is_ok_and(|s| s == "started\n")
+        });
+    assert!(
+        !out.path().join("prestop").exists(),
+        "preStop runs only on termination"
+    );
+    node.cluster
+        .ok(&["delete", "pod", "hooked", "--wait=true", "--timeout=60s"]);
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("prestop")).unwrap(),
+        "stopping\n"
+    );
+}

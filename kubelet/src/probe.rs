@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use k8s_openapi::api::core::v1::{Container, Probe};
+use k8s_openapi::api::core::v1::{
+    Container, ExecAction, HTTPGetAction, LifecycleHandler, Probe, TCPSocketAction,
+};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use runtime::types::ExecRequest;
 use runtime::Runtime;
@@ -145,12 +147,58 @@ fn port_number(port: &IntOrString, c: &Container) -> Option<u16> {
     }
 }
 
-/// Runs one probe once; `Ok` is its success. `pod_ip` is where httpGet
+/// What a probe or a lifecycle hook does.
+pub struct Action<'a> {
+    pub exec: Option<&'a ExecAction>,
+    pub http_get: Option<&'a HTTPGetAction>,
+    pub tcp_socket: Option<&'a TCPSocketAction>,
+}
+
+/// Runs one probe once; `true` is its success. `pod_ip` is where httpGet
 /// and tcpSocket connect unless the probe names a host.
 pub async fn run(probe: &Probe, c: &Container, id: &str, pod_ip: &str, rt: &dyn Runtime) -> bool {
     let timeout = secs(probe.timeout_seconds, 1).max(Duration::from_secs(1));
+    let action = Action {
+        exec: probe.exec.as_ref(),
+        http_get: probe.http_get.as_ref(),
+        tcp_socket: probe.tcp_socket.as_ref(),
+    };
+    run_action(&action, c, id, pod_ip, rt, timeout).await
+}
+
+/// Runs a lifecycle hook (postStart, preStop) within `timeout`; `true` is
+/// success. A `sleep` hook just waits.
+pub async fn run_hook(
+    hook: &LifecycleHandler,
+    c: &Container,
+    id: &str,
+    pod_ip: &str,
+    rt: &dyn Runtime,
+    timeout: Duration,
+) -> bool {
+    if let Some(s) = &hook.sleep {
+        let wait = Duration::from_secs(s.seconds.max(0) as u64).min(timeout);
+        tokio::time::sleep(wait).await;
+        return true;
+    }
+    let action = Action {
+        exec: hook.exec.as_ref(),
+        http_get: hook.http_get.as_ref(),
+        tcp_socket: hook.tcp_socket.as_ref(),
+    };
+    run_action(&action, c, id, pod_ip, rt, timeout).await
+}
+
+pub async fn run_action(
+    action: &Action<'_>,
+    c: &Container,
+    id: &str,
+    pod_ip: &str,
+    rt: &dyn Runtime,
+    timeout: Duration,
+) -> bool {
     let attempt = async {
-        if let Some(exec) = &probe.exec {
+        if let Some(exec) = action.exec {
             let request = ExecRequest {
                 cmd: exec.command.clone().unwrap_or_default(),
                 stdout: true,
@@ -174,7 +222,7 @@ pub async fn run(probe: &Probe, c: &Container, id: &str, pod_ip: &str, rt: &dyn 
             drain.await;
             return matches!(s.exit.await, Ok(0));
         }
-        if let Some(http) = &probe.http_get {
+        if let Some(http) = action.http_get {
             let Some(port) = port_number(&http.port, c) else {
                 return false;
             };
@@ -209,7 +257,7 @@ pub async fn run(probe: &Probe, c: &Container, id: &str, pod_ip: &str, rt: &dyn 
                 .and_then(|code| code.parse::<u16>().ok())
                 .is_some_and(|code| (200..400).contains(&code));
         }
-        if let Some(tcp) = &probe.tcp_socket {
+        if let Some(tcp) = action.tcp_socket {
             let Some(port) = port_number(&tcp.port, c) else {
                 return false;
             };

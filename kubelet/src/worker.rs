@@ -538,6 +538,21 @@ impl PodWorker {
                 message: e.message,
             });
         }
+        if let Some(hook) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
+            let pod_ip = sandbox
+                .ips
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "127.0.0.1".into());
+            let rt = self.cfg.runtime.as_ref();
+            // A failed postStart hook kills the container; the restart
+            // policy decides what happens next, as upstream.
+            if !probe::run_hook(hook, c, &id, &pod_ip, rt, Duration::from_secs(120)).await {
+                let (ns, name, _) = name_of(&self.pod);
+                tracing::info!(pod = %format!("{ns}/{name}"), container = %c.name, "FailedPostStartHook");
+                let _ = rt.stop_container(&id, Duration::ZERO).await;
+            }
+        }
         // Keep the previous attempt (for `kubectl logs --previous`), drop
         // the older ones.
         if attempt >= 2 {
@@ -682,11 +697,36 @@ impl PodWorker {
             .unwrap_or(30)
             .max(0) as u64;
         let timeout = Duration::from_secs(grace);
-        if let Ok((_, containers)) = self.runtime_state().await {
+        if let Ok((sandbox, containers)) = self.runtime_state().await {
+            let pod_ip = sandbox
+                .and_then(|s| s.ips.first().cloned())
+                .unwrap_or_default();
+            let specs = self.all_containers();
+            let began = std::time::Instant::now();
             let stops = containers
                 .iter()
                 .filter(|c| c.state == ContainerState::Running)
-                .map(|c| self.cfg.runtime.stop_container(&c.id, timeout));
+                .map(|s| {
+                    let spec = specs
+                        .iter()
+                        .find(|c| Some(&c.name) == s.labels.get(LABEL_CONTAINER_NAME))
+                        .cloned();
+                    let rt = self.cfg.runtime.clone();
+                    let pod_ip = pod_ip.clone();
+                    async move {
+                        // preStop runs first and counts against the grace
+                        // period; SIGTERM then SIGKILL get what is left.
+                        if let Some(c) = &spec {
+                            let hook = c.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref());
+                            if let Some(hook) = hook {
+                                probe::run_hook(hook, c, &s.id, &pod_ip, rt.as_ref(), timeout)
+                                    .await;
+                            }
+                        }
+                        let left = timeout.saturating_sub(began.elapsed());
+                        rt.stop_container(&s.id, left).await
+                    }
+                });
             for r in futures::future::join_all(stops).await {
                 if let Err(e) = r {
                     tracing::warn!("stopping a container: {e}");

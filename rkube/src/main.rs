@@ -56,7 +56,7 @@ struct RuntimeBenchArgs {
     no_network: bool,
     /// containerd's socket (the containerd backend).
     #[arg(long, default_value = "/run/containerd/containerd.sock")]
-    containerd_socket: PathBuf,
+    containerd_address: PathBuf,
     /// Scratch directory (removed afterwards).
     #[arg(long, default_value = "/var/tmp/rkube-bench")]
     dir: PathBuf,
@@ -115,7 +115,7 @@ struct ServerArgs {
 struct NodeArgs {
     /// Run only the control plane: no kubelet on this machine.
     #[arg(long)]
-    disable_kubelet: bool,
+    disable_agent: bool,
     /// The Node's name (default: the hostname).
     #[arg(long)]
     node_name: Option<String>,
@@ -124,7 +124,7 @@ struct NodeArgs {
     container_runtime: Backend,
     /// containerd's socket, with `--container-runtime containerd`.
     #[arg(long, default_value = "/run/containerd/containerd.sock")]
-    containerd_socket: PathBuf,
+    containerd_address: PathBuf,
     /// This node's pod CIDR: pods get their IPs from it.
     #[arg(long, default_value = "10.88.0.0/16")]
     cluster_cidr: String,
@@ -200,7 +200,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         .write_kubeconfig
         .clone()
         .unwrap_or_else(|| config.data_dir.join("admin.kubeconfig"));
-    let kubelet = (!args.node.disable_kubelet)
+    let kubelet = (!args.node.disable_agent)
         .then(|| tokio::spawn(run_kubelet(args.node, config.data_dir.clone(), kubeconfig)));
     let result = apiserver::run(config, shutdown_signal())
         .await
@@ -261,7 +261,7 @@ async fn run_kubelet(args: NodeArgs, data_dir: PathBuf, kubeconfig: PathBuf) -> 
             Backend::Containerd => (
                 Arc::new(::runtime::containerd::ContainerdRuntime::new(
                     ::runtime::containerd::ContainerdOptions {
-                        socket: args.containerd_socket.clone(),
+                        socket: args.containerd_address.clone(),
                         namespace: ::runtime::containerd::DEFAULT_NAMESPACE.into(),
                         root: runtime_dir.join("containerd"),
                         runtime_binary: None,
@@ -356,7 +356,7 @@ async fn bench_runtime(args: RuntimeBenchArgs) -> anyhow::Result<()> {
         })?),
         Backend::Containerd => Box::new(::runtime::containerd::ContainerdRuntime::new(
             ::runtime::containerd::ContainerdOptions {
-                socket: args.containerd_socket.clone(),
+                socket: args.containerd_address.clone(),
                 namespace: ::runtime::containerd::DEFAULT_NAMESPACE.into(),
                 root: dir.join("containerd"),
                 runtime_binary: None,
