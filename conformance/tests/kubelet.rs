@@ -546,3 +546,39 @@ fn container_lifecycle_hook_should_execute_poststart_and_prestop_exec_hooks_prop
         "stopping\n"
     );
 }
+
+#[test]
+fn emptydir_volumes_volume_on_tmpfs_should_have_the_correct_mode() {
+    let node = Node::start();
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "tmpfs"},
+        "spec": {
+            "nodeName": node.name,
+            "restartPolicy": "Never",
+            "volumes": [{"name": "cache", "emptyDir": {"medium": "Memory"}}],
+            "containers": [{
+                "name": "main",
+                "image": node.image(),
+                "command": ["sh", "-c", "grep ' /cache ' /proc/mounts | cut -d' ' -f3; stat -c %a /cache"],
+                "volumeMounts": [{"name": "cache", "mountPath": "/cache"}],
+            }],
+        },
+    });
+    node.cluster
+        .ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    node.wait_pod("tmpfs", "the pod to succeed", |p| phase(p) == "Succeeded");
+    assert_eq!(node.cluster.ok(&["logs", "tmpfs"]), "tmpfs\n777\n");
+    node.cluster
+        .ok(&["delete", "pod", "tmpfs", "--wait=true", "--timeout=60s"]);
+    let data = node.cluster.data_dir.path().display().to_string();
+    // A finished pod is deleted at once; the kubelet then cleans up.
+    node.cluster
+        .wait_for("the tmpfs to be unmounted", Duration::from_secs(30), || {
+            let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+            !mounts
+                .lines()
+                .any(|l| l.contains(&data) && l.contains("tmpfs"))
+        });
+}

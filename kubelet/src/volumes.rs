@@ -235,6 +235,27 @@ pub fn prepare(
             // emptyDir (and kinds not supported yet, which get an empty
             // directory rather than failing the pod).
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let memory = v.empty_dir.as_ref().and_then(|e| e.medium.as_deref()) == Some("Memory");
+            if memory && !is_mount_point(&dir) {
+                // `medium: Memory`: a tmpfs, sized by the volume's limit
+                // when it has one.
+                let size = v
+                    .empty_dir
+                    .as_ref()
+                    .and_then(|e| e.size_limit.as_ref())
+                    .and_then(|q| crate::pod::quantity::bytes(q).ok())
+                    .map(|b| format!(",size={b}"))
+                    .unwrap_or_default();
+                let opts = format!("mode=0777{size}");
+                nix::mount::mount(
+                    Some("tmpfs"),
+                    &dir,
+                    Some("tmpfs"),
+                    nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+                    Some(opts.as_str()),
+                )
+                .map_err(|e| format!("mounting a tmpfs for emptyDir {:?}: {e}", v.name))?;
+            }
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))
                 .map_err(|e| e.to_string())?;
         }
@@ -317,7 +338,26 @@ pub fn container_mounts(
 }
 
 /// Removes the pod's directory (volumes, hosts file).
+/// Whether `dir` is a mount point (its device differs from its parent's).
+fn is_mount_point(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(dir), dir.parent().map(std::fs::metadata)) {
+        (Ok(d), Some(Ok(p))) => d.dev() != p.dev(),
+        _ => false,
+    }
+}
+
+/// Removes the pod's directory (volumes, hosts file), unmounting memory
+/// volumes first so nothing is left mounted.
 pub fn remove(root: &Path, pod: &Pod) {
+    let volumes = pod_dir(root, pod).join("volumes");
+    if let Ok(entries) = std::fs::read_dir(&volumes) {
+        for e in entries.flatten() {
+            if is_mount_point(&e.path()) {
+                let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
     let _ = std::fs::remove_dir_all(pod_dir(root, pod));
 }
 
