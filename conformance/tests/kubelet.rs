@@ -582,3 +582,73 @@ fn emptydir_volumes_volume_on_tmpfs_should_have_the_correct_mode() {
                 .any(|l| l.contains(&data) && l.contains("tmpfs"))
         });
 }
+
+#[test]
+fn image_pull_secrets_authenticate_to_a_private_registry() {
+    let node = Node::start();
+    let c = &node.cluster;
+    let private = TestRegistry::start_with_basic_auth("puller", "s3cret");
+    let host = private.host_port().to_string();
+    let auth = runtime::types::RegistryAuth::Basic {
+        username: "puller".into(),
+        password: "s3cret".into(),
+    };
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tokio.block_on(images::push_with_auth(
+        &host,
+        &images::busybox(),
+        "private/busybox",
+        "1.0",
+        Some(&auth),
+    ));
+    let pod = |name: &str, secret: bool| {
+        let mut p = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "nodeName": node.name,
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{
+                    "name": "main",
+                    "image": format!("{host}/private/busybox:1.0"),
+                    "command": ["sleep", "3600"],
+                }],
+            },
+        });
+        if secret {
+            p["spec"]["imagePullSecrets"] = serde_json::json!([{"name": "regcred"}]);
+        }
+        p.to_string()
+    };
+    // Without credentials the pull is refused.
+    c.ok_stdin(&["create", "-f", "-"], &pod("anonymous", false));
+    let refused = node.wait_pod("anonymous", "the pull to fail", |p| {
+        let reason = &p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"];
+        reason == "ErrImagePull" || reason == "ImagePullBackOff"
+    });
+    assert_eq!(phase(&refused), "Pending");
+    let server = format!("--docker-server={host}");
+    c.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        &server,
+        "--docker-username=puller",
+        "--docker-password=s3cret",
+    ]);
+    c.ok_stdin(&["create", "-f", "-"], &pod("authenticated", true));
+    node.wait_pod("authenticated", "the pod to run", |p| phase(p) == "Running");
+    c.ok(&[
+        "delete",
+        "pod",
+        "anonymous",
+        "authenticated",
+        "--wait=true",
+        "--timeout=60s",
+    ]);
+}

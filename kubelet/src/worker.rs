@@ -46,6 +46,9 @@ pub struct PodWorker {
     /// The pod reached Succeeded or Failed: nothing restarts any more.
     terminal: bool,
     prober: Prober,
+    pull_backoff: CrashLoopBackOff,
+    /// When each image's last pull failed.
+    pull_failures: BTreeMap<String, SystemTime>,
     /// Probe verdicts by container name, as the status reports them.
     readiness: BTreeMap<String, bool>,
     startup: BTreeMap<String, bool>,
@@ -90,6 +93,8 @@ impl PodWorker {
             memory_capacity,
             terminal: false,
             prober: Prober::default(),
+            pull_backoff: CrashLoopBackOff::default(),
+            pull_failures: BTreeMap::new(),
             readiness: BTreeMap::new(),
             startup: BTreeMap::new(),
         }
@@ -304,6 +309,47 @@ impl PodWorker {
         }
     }
 
+    /// Pulls `image` with the pod's `imagePullSecrets` for its registry,
+    /// falling back to an anonymous pull like upstream.
+    async fn pull(&self, image: &str) -> runtime::Result<runtime::types::ImageInfo> {
+        let registry = runtime::image::ImageRef::parse(image)
+            .map(|r| r.registry)
+            .unwrap_or_default();
+        let ns = name_of(&self.pod).0;
+        let secrets: Api<Secret> = Api::namespaced(self.cfg.client.clone(), &ns);
+        let names: Vec<String> = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.image_pull_secrets.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        let mut last_err = None;
+        for name in names {
+            let Ok(Some(secret)) = secrets.get_opt(&name).await else {
+                continue;
+            };
+            let data: BTreeMap<String, Vec<u8>> = secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, v.0))
+                .collect();
+            if let Some(auth) = crate::pod::pull_secrets::credentials(&data).get(&registry) {
+                match self.cfg.runtime.pull_image(image, Some(auth)).await {
+                    Ok(info) => return Ok(info),
+                    Err(e) => last_err = Some(e),
+                }
+            }
+        }
+        match self.cfg.runtime.pull_image(image, None).await {
+            Ok(info) => Ok(info),
+            Err(e) => Err(last_err.unwrap_or(e)),
+        }
+    }
+
     async fn ensure_image(&mut self, c: &Container) -> std::result::Result<(), Waiting> {
         let image = c.image.clone().unwrap_or_default();
         let policy = c.image_pull_policy.clone().unwrap_or_else(|| {
@@ -330,24 +376,57 @@ impl PodWorker {
             }),
             "Never" => Ok(()),
             "IfNotPresent" if present => Ok(()),
-            _ => match self.cfg.runtime.pull_image(&image, None).await {
-                Ok(_) => Ok(()),
-                // With Always, a present image still runs when the
-                // registry is unreachable (as upstream falls back).
-                Err(_) if present => Ok(()),
-                Err(e) => {
-                    let previous = self.waiting.get(&c.name).map(|w| w.reason.as_str());
-                    let reason = if matches!(previous, Some("ErrImagePull" | "ImagePullBackOff")) {
-                        "ImagePullBackOff"
-                    } else {
-                        "ErrImagePull"
-                    };
-                    Err(Waiting {
-                        reason: reason.into(),
-                        message: e.message,
-                    })
+            _ => {
+                // Failed pulls back off like crashes (10 s doubling to
+                // 5 min): ImagePullBackOff while waiting.
+                let key = format!("pull {image}");
+                let now = SystemTime::now();
+                if let Some(failed) = self.pull_failures.get(&key) {
+                    if let Some(delay) = self.pull_backoff.in_back_off(&key, *failed, now) {
+                        let message =
+                            format!("Back-off pulling image \"{image}\": retry in {delay:?}");
+                        return Err(Waiting {
+                            reason: "ImagePullBackOff".into(),
+                            message,
+                        });
+                    }
                 }
-            },
+                let result = self.pull(&image).await;
+                if result.is_err() && !present {
+                    self.pull_backoff.next(&key, now, now);
+                    self.pull_failures.insert(key, now);
+                } else {
+                    self.pull_backoff.remove(&key);
+                    self.pull_failures.remove(&key);
+                }
+                self.pulled(c, result, present)
+            }
+        }
+    }
+
+    fn pulled(
+        &self,
+        c: &Container,
+        result: runtime::Result<runtime::types::ImageInfo>,
+        present: bool,
+    ) -> std::result::Result<(), Waiting> {
+        match result {
+            Ok(_) => Ok(()),
+            // With Always, a present image still runs when the
+            // registry is unreachable (as upstream falls back).
+            Err(_) if present => Ok(()),
+            Err(e) => {
+                let previous = self.waiting.get(&c.name).map(|w| w.reason.as_str());
+                let reason = if matches!(previous, Some("ErrImagePull" | "ImagePullBackOff")) {
+                    "ImagePullBackOff"
+                } else {
+                    "ErrImagePull"
+                };
+                Err(Waiting {
+                    reason: reason.into(),
+                    message: e.message,
+                })
+            }
         }
     }
 

@@ -18,6 +18,7 @@
 pub mod backoff;
 pub mod command;
 pub mod env;
+pub mod pull_secrets;
 pub mod qos;
 pub mod quantity;
 pub mod resources;
