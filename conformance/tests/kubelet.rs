@@ -652,3 +652,46 @@ fn image_pull_secrets_authenticate_to_a_private_registry() {
         "--timeout=60s",
     ]);
 }
+
+#[test]
+fn image_tars_in_the_data_dir_are_imported_at_start() {
+    let mut node = Node::start();
+    let images_dir = node.cluster.data_dir.path().join("data").join("images");
+    let out = std::process::Command::new(conformance::rkube_binary())
+        .args(["images", "build-test"])
+        .arg(&images_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    node.cluster.kill9_and_restart();
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "offline"},
+        "spec": {
+            "nodeName": node.name,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "main",
+                "image": "busybox",
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["sleep", "3600"],
+            }],
+        },
+    });
+    node.cluster
+        .ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    let running = node.wait_pod("offline", "the imported image to run", |p| {
+        phase(p) == "Running"
+    });
+    let image = running["status"]["containerStatuses"][0]["image"]
+        .as_str()
+        .unwrap();
+    assert!(image.contains("busybox"), "{running}");
+    node.cluster
+        .ok(&["delete", "pod", "offline", "--wait=true", "--timeout=60s"]);
+}

@@ -30,6 +30,32 @@ enum Command {
     /// Measure parts of rkube on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Manage the node's images (for machines without registry access).
+    Images(ImagesArgs),
+}
+
+#[derive(clap::Args)]
+struct ImagesArgs {
+    #[command(subcommand)]
+    command: ImagesCommand,
+    /// The server's data directory.
+    #[arg(long, default_value = apiserver::server::DEFAULT_DATA_DIR, global = true)]
+    data_dir: PathBuf,
+    #[arg(long, value_enum, default_value = "youki", global = true)]
+    container_runtime: Backend,
+    #[arg(long, default_value = "/run/containerd/containerd.sock", global = true)]
+    containerd_address: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum ImagesCommand {
+    /// Import an OCI image-layout or `docker save` tar.
+    Import { file: PathBuf },
+    /// List the node's images.
+    Ls,
+    /// Write busybox and pause images built from this machine's static
+    /// busybox (Debian's busybox-static) as tars into DIR.
+    BuildTest { dir: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -166,6 +192,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => runtime.block_on(server(args)),
         Command::Bench(BenchCommand::Runtime(args)) => runtime.block_on(bench_runtime(args)),
+        Command::Images(args) => runtime.block_on(images_command(args)),
     }
 }
 
@@ -214,8 +241,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
 
 /// Builds the runtime and starts the kubelet once the API server answers.
 async fn run_kubelet(args: NodeArgs, data_dir: PathBuf, kubeconfig: PathBuf) -> anyhow::Result<()> {
-    use ::runtime::{cni, image, Runtime};
-    use std::sync::Arc;
+    use ::runtime::cni;
     let result: anyhow::Result<()> = async {
         let client = loop {
             if let Ok(c) = kube_client(&kubeconfig).await {
@@ -238,43 +264,14 @@ async fn run_kubelet(args: NodeArgs, data_dir: PathBuf, kubeconfig: PathBuf) -> 
             subnet: args.cluster_cidr.clone(),
             ..Default::default()
         })?;
-        let images = Arc::new(image::ImageStore::open(
-            &runtime_dir.join("images"),
-            Default::default(),
-        )?);
-        let (rt, name): (Arc<dyn Runtime>, &str) = match args.container_runtime {
-            Backend::Youki => (
-                Arc::new(::runtime::youki::YoukiRuntime::new(
-                    ::runtime::youki::YoukiOptions {
-                        root: runtime_dir.join("youki"),
-                        state_root: runtime_dir.join("youki-state"),
-                        helper: ::runtime::youki::HelperCommand::current_exe()?,
-                        images,
-                        cni: Some(Arc::new(cni)),
-                        cgroup_root: "/rkube".into(),
-                        log_max_bytes: 10 << 20,
-                        log_max_files: 5,
-                    },
-                )?),
-                "youki",
-            ),
-            Backend::Containerd => (
-                Arc::new(::runtime::containerd::ContainerdRuntime::new(
-                    ::runtime::containerd::ContainerdOptions {
-                        socket: args.containerd_address.clone(),
-                        namespace: ::runtime::containerd::DEFAULT_NAMESPACE.into(),
-                        root: runtime_dir.join("containerd"),
-                        runtime_binary: None,
-                        images,
-                        cni: Some(Arc::new(cni)),
-                        cgroup_root: "/rkube".into(),
-                        log_max_bytes: 10 << 20,
-                        log_max_files: 5,
-                    },
-                )?),
-                "containerd",
-            ),
-        };
+        let (rt, name) = node_runtime(
+            args.container_runtime,
+            &args.containerd_address,
+            &runtime_dir,
+            Some(cni),
+            "/rkube",
+        )?;
+        import_image_dir(rt.as_ref(), &data_dir.join("images")).await;
         let version = rt.version().await?;
         let node_ip = kubelet::node_info::node_ip();
         let pki = data_dir.join("pki");
@@ -327,8 +324,7 @@ async fn shutdown_signal() {
 }
 
 async fn bench_runtime(args: RuntimeBenchArgs) -> anyhow::Result<()> {
-    use ::runtime::{cni, image, testing::images, youki, Runtime};
-    use std::sync::Arc;
+    use ::runtime::{cni, testing::images};
     let dir = args.dir.join(std::process::id().to_string());
     std::fs::create_dir_all(&dir)?;
     let bridge = "rkbench0";
@@ -339,35 +335,13 @@ async fn bench_runtime(args: RuntimeBenchArgs) -> anyhow::Result<()> {
         subnet: "10.250.0.0/16".into(),
         ..Default::default()
     })?;
-    let images = Arc::new(image::ImageStore::open(
-        &dir.join("images"),
-        Default::default(),
-    )?);
-    let rt: Box<dyn Runtime> = match args.backend {
-        Backend::Youki => Box::new(youki::YoukiRuntime::new(youki::YoukiOptions {
-            root: dir.join("youki"),
-            state_root: dir.join("run"),
-            helper: youki::HelperCommand::current_exe()?,
-            images,
-            cni: Some(Arc::new(cni)),
-            cgroup_root: "/rkube-bench".into(),
-            log_max_bytes: 10 << 20,
-            log_max_files: 2,
-        })?),
-        Backend::Containerd => Box::new(::runtime::containerd::ContainerdRuntime::new(
-            ::runtime::containerd::ContainerdOptions {
-                socket: args.containerd_address.clone(),
-                namespace: ::runtime::containerd::DEFAULT_NAMESPACE.into(),
-                root: dir.join("containerd"),
-                runtime_binary: None,
-                images,
-                cni: Some(Arc::new(cni)),
-                cgroup_root: "/rkube-bench".into(),
-                log_max_bytes: 10 << 20,
-                log_max_files: 2,
-            },
-        )?),
-    };
+    let (rt, _) = node_runtime(
+        args.backend,
+        &args.containerd_address,
+        &dir,
+        Some(cni),
+        "/rkube-bench",
+    )?;
     let archive = dir.join("busybox.tar");
     images::write_oci_layout_tar(&archive, &[images::busybox()]);
     let image = rt.import_image(&archive).await?[0].repo_tags[0].clone();
@@ -385,5 +359,116 @@ async fn bench_runtime(args: RuntimeBenchArgs) -> anyhow::Result<()> {
         .status();
     std::fs::remove_dir_all(&dir).context("removing the scratch directory")?;
     print!("{}", result?.report());
+    Ok(())
+}
+
+/// The container runtime of a node: its state under `dir`, containers'
+/// cgroups under `cgroup_root`.
+fn node_runtime(
+    backend: Backend,
+    containerd_address: &std::path::Path,
+    dir: &std::path::Path,
+    cni: Option<::runtime::cni::Cni>,
+    cgroup_root: &str,
+) -> anyhow::Result<(std::sync::Arc<dyn ::runtime::Runtime>, &'static str)> {
+    use ::runtime::{containerd, image, youki};
+    use std::sync::Arc;
+    let images = Arc::new(image::ImageStore::open(
+        &dir.join("images"),
+        Default::default(),
+    )?);
+    let cni = cni.map(Arc::new);
+    Ok(match backend {
+        Backend::Youki => (
+            Arc::new(youki::YoukiRuntime::new(youki::YoukiOptions {
+                root: dir.join("youki"),
+                state_root: dir.join("youki-state"),
+                helper: youki::HelperCommand::current_exe()?,
+                images,
+                cni,
+                cgroup_root: cgroup_root.into(),
+                log_max_bytes: 10 << 20,
+                log_max_files: 5,
+            })?),
+            "youki",
+        ),
+        Backend::Containerd => (
+            Arc::new(containerd::ContainerdRuntime::new(
+                containerd::ContainerdOptions {
+                    socket: containerd_address.to_path_buf(),
+                    namespace: containerd::DEFAULT_NAMESPACE.into(),
+                    root: dir.join("containerd"),
+                    runtime_binary: None,
+                    images,
+                    cni,
+                    cgroup_root: cgroup_root.into(),
+                    log_max_bytes: 10 << 20,
+                    log_max_files: 5,
+                },
+            )?),
+            "containerd",
+        ),
+    })
+}
+
+/// Imports every `*.tar` in `dir` (images for machines without registry
+/// access); failures are logged, not fatal.
+async fn import_image_dir(rt: &dyn ::runtime::Runtime, dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "tar") {
+            match rt.import_image(&path).await {
+                Ok(imported) => {
+                    for i in imported {
+                        tracing::info!(image = %i.repo_tags.join(","), "imported {}", path.display());
+                    }
+                }
+                Err(e) => tracing::warn!("importing {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
+async fn images_command(args: ImagesArgs) -> anyhow::Result<()> {
+    if let ImagesCommand::BuildTest { dir } = &args.command {
+        use ::runtime::testing::images;
+        std::fs::create_dir_all(dir)?;
+        let busybox = images::busybox().named("docker.io/library/busybox:latest");
+        images::write_oci_layout_tar(&dir.join("busybox.tar"), &[busybox]);
+        let pause = images::pause().named("registry.k8s.io/pause:3.10");
+        images::write_oci_layout_tar(&dir.join("pause.tar"), &[pause]);
+        println!("wrote busybox.tar and pause.tar to {}", dir.display());
+        return Ok(());
+    }
+    let dir = args.data_dir.join("runtime");
+    let (rt, _) = node_runtime(
+        args.container_runtime,
+        &args.containerd_address,
+        &dir,
+        None,
+        "/rkube",
+    )?;
+    match args.command {
+        ImagesCommand::Import { file } => {
+            for i in rt.import_image(&file).await? {
+                println!("{}\t{}", i.repo_tags.join(","), i.id);
+            }
+        }
+        ImagesCommand::Ls => {
+            println!("IMAGE\tID\tSIZE");
+            for i in rt.list_images().await? {
+                let name = i
+                    .repo_tags
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "<none>".into());
+                println!("{name}\t{}\t{}", i.id, i.size);
+            }
+        }
+        ImagesCommand::BuildTest { .. } => {}
+    }
     Ok(())
 }
