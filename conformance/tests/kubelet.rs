@@ -695,3 +695,51 @@ fn image_tars_in_the_data_dir_are_imported_at_start() {
     node.cluster
         .ok(&["delete", "pod", "offline", "--wait=true", "--timeout=60s"]);
 }
+
+#[test]
+fn configmap_updates_should_be_reflected_in_volume() {
+    let node = Node::start();
+    let c = &node.cluster;
+    c.ok(&[
+        "create",
+        "configmap",
+        "live",
+        "--from-literal=data-1=value-1",
+    ]);
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "watcher"},
+        "spec": {
+            "nodeName": node.name,
+            "terminationGracePeriodSeconds": 1,
+            "volumes": [{"name": "cm", "configMap": {"name": "live"}}],
+            "containers": [{
+                "name": "main",
+                "image": node.image(),
+                "command": ["sh", "-c", "while true; do cat /etc/cm/data-1; echo; sleep 0.5; done"],
+                "volumeMounts": [{"name": "cm", "mountPath": "/etc/cm"}],
+            }],
+        },
+    });
+    c.ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    node.wait_pod("watcher", "the pod to run", |p| phase(p) == "Running");
+    c.wait_for(
+        "the first value in the log",
+        Duration::from_secs(30),
+        || c.ok(&["logs", "watcher"]).contains("value-1"),
+    );
+    c.ok(&[
+        "patch",
+        "configmap",
+        "live",
+        "-p",
+        r#"{"data":{"data-1":"value-2"}}"#,
+    ]);
+    c.wait_for(
+        "the updated value in the volume",
+        Duration::from_secs(60),
+        || c.ok(&["logs", "watcher", "--tail=1"]).contains("value-2"),
+    );
+    c.ok(&["delete", "pod", "watcher", "--wait=true", "--timeout=60s"]);
+}

@@ -36,6 +36,10 @@ pub enum Update {
 /// exited container is seen (upstream relists every second too).
 const RESYNC: Duration = Duration::from_secs(1);
 
+/// Volumes fed from ConfigMaps and Secrets are rewritten every this many
+/// syncs (about every 5 seconds).
+const VOLUME_RESYNC_EVERY: u64 = 5;
+
 pub struct PodWorker {
     cfg: KubeletConfig,
     pod: Pod,
@@ -46,6 +50,8 @@ pub struct PodWorker {
     /// The pod reached Succeeded or Failed: nothing restarts any more.
     terminal: bool,
     prober: Prober,
+    /// Syncs so far, to pace periodic work.
+    syncs: u64,
     pull_backoff: CrashLoopBackOff,
     /// When each image's last pull failed.
     pull_failures: BTreeMap<String, SystemTime>,
@@ -93,6 +99,7 @@ impl PodWorker {
             memory_capacity,
             terminal: false,
             prober: Prober::default(),
+            syncs: 0,
             pull_backoff: CrashLoopBackOff::default(),
             pull_failures: BTreeMap::new(),
             readiness: BTreeMap::new(),
@@ -165,9 +172,36 @@ impl PodWorker {
                 if self.run_probes(&sb, &containers).await {
                     containers = self.runtime_state().await?.1;
                 }
+                self.refresh_volumes(&containers).await;
             }
         }
         self.report(sandbox.as_ref(), &containers).await
+    }
+
+    /// Rewrites configMap, secret and projected volumes from the current
+    /// objects every few syncs, so running containers see updates (as
+    /// upstream's periodic volume sync does).
+    async fn refresh_volumes(&mut self, containers: &[RtStatus]) {
+        self.syncs = self.syncs.wrapping_add(1);
+        let has_sourced_volumes = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.volumes.as_ref())
+            .is_some_and(|v| {
+                v.iter()
+                    .any(|v| v.config_map.is_some() || v.secret.is_some() || v.projected.is_some())
+            });
+        let any_running = containers
+            .iter()
+            .any(|c| c.state == ContainerState::Running);
+        if !has_sourced_volumes || !any_running || !self.syncs.is_multiple_of(VOLUME_RESYNC_EVERY) {
+            return;
+        }
+        let sources = self.volume_sources().await;
+        if let Err(e) = volumes::prepare(&self.cfg.root_dir, &self.pod, &sources) {
+            tracing::debug!("refreshing volumes: {e}");
+        }
     }
 
     async fn start_sandbox(&mut self, previous: Option<&SandboxStatus>) -> Option<SandboxStatus> {
