@@ -66,6 +66,26 @@ impl Node {
         .to_string()
     }
 
+    /// A pod on this node whose one container (`main`, busybox, `sleep
+    /// 3600`) gets the fields of `container`.
+    fn pod_with(&self, name: &str, container: Value) -> String {
+        let mut main = serde_json::json!({
+            "name": "main",
+            "image": self.image(),
+            "command": ["sleep", "3600"],
+        });
+        for (k, v) in container.as_object().into_iter().flatten() {
+            main[k] = v.clone();
+        }
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {"nodeName": self.name, "terminationGracePeriodSeconds": 1, "containers": [main]},
+        })
+        .to_string()
+    }
+
     fn pod(&self, name: &str) -> Value {
         serde_json::from_str(&self.cluster.ok(&["get", "pod", name, "-o", "json"])).unwrap()
     }
@@ -250,22 +270,9 @@ fn downward_api_should_provide_pod_name_namespace_and_ip_address_as_env_vars() {
 #[test]
 fn missing_config_map_is_a_create_container_config_error() {
     let node = Node::start();
-    let pod = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "needs-cm"},
-        "spec": {
-            "nodeName": node.name,
-            "containers": [{
-                "name": "main",
-                "image": node.image(),
-                "command": ["sleep", "3600"],
-                "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k"}}}],
-            }],
-        },
-    });
-    node.cluster
-        .ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    let env = serde_json::json!([{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "absent", "key": "k"}}}]);
+    let pod = node.pod_with("needs-cm", serde_json::json!({ "env": env }));
+    node.cluster.ok_stdin(&["create", "-f", "-"], &pod);
     let p = node.wait_pod("needs-cm", "CreateContainerConfigError", |p| {
         p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
             == "CreateContainerConfigError"
@@ -742,4 +749,27 @@ fn configmap_updates_should_be_reflected_in_volume() {
         || c.ok(&["logs", "watcher", "--tail=1"]).contains("value-2"),
     );
     c.ok(&["delete", "pod", "watcher", "--wait=true", "--timeout=60s"]);
+}
+
+#[test]
+fn pods_that_do_not_fit_the_node_are_rejected() {
+    let node = Node::start();
+    let resources = serde_json::json!({"requests": {"cpu": "1000"}});
+    let pod = node.pod_with("too-big", serde_json::json!({ "resources": resources }));
+    node.cluster.ok_stdin(&["create", "-f", "-"], &pod);
+    let p = node.wait_pod("too-big", "the pod to be rejected", |p| {
+        phase(p) == "Failed"
+    });
+    assert_eq!(p["status"]["reason"], "OutOfcpu", "{p}");
+    let message = p["status"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Pod was rejected: Node didn't have enough resource: cpu"),
+        "{message}"
+    );
+    assert!(
+        p["status"]["podIP"].is_null(),
+        "a rejected pod never gets a sandbox"
+    );
+    node.cluster
+        .ok(&["delete", "pod", "too-big", "--wait=true", "--timeout=60s"]);
 }

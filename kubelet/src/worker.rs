@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use crate::pod::backoff::{crash_loop_message, stable_key, CrashLoopBackOff};
 use crate::pod::command::{self, LABEL_CONTAINER_NAME, LABEL_POD_UID};
 use crate::pod::env::{self, EnvInputs};
+use crate::pod::resources::{pod_fits, pod_requests, ResourceAmounts};
 use crate::pod::status::{self, StatusInputs, Waiting};
 use crate::probe::{self, Kind, Prober};
 use crate::volumes::{self, VolumeSources};
@@ -50,6 +51,10 @@ pub struct PodWorker {
     /// The pod reached Succeeded or Failed: nothing restarts any more.
     terminal: bool,
     prober: Prober,
+    /// Admission has passed (or the pod ran before a restart).
+    admitted: bool,
+    /// Why admission rejected the pod: (reason, message).
+    rejected: Option<(String, String)>,
     /// Syncs so far, to pace periodic work.
     syncs: u64,
     pull_backoff: CrashLoopBackOff,
@@ -99,6 +104,8 @@ impl PodWorker {
             memory_capacity,
             terminal: false,
             prober: Prober::default(),
+            admitted: false,
+            rejected: None,
             syncs: 0,
             pull_backoff: CrashLoopBackOff::default(),
             pull_failures: BTreeMap::new(),
@@ -157,8 +164,66 @@ impl PodWorker {
         Ok((sandbox, containers))
     }
 
+    /// Admission, once per pod before anything runs: a pod whose requests
+    /// do not fit what the node has left is rejected (Failed, with
+    /// upstream's reason and message) and never started.
+    async fn admit(
+        &mut self,
+        sandbox: Option<&SandboxStatus>,
+        containers: &[RtStatus],
+    ) -> Result<()> {
+        if self.rejected.is_some() {
+            return Ok(());
+        }
+        if self.admitted || sandbox.is_some() || !containers.is_empty() {
+            self.admitted = true;
+            return Ok(());
+        }
+        let info = node_info::MachineInfo::read(&self.cfg.root_dir);
+        let allocatable = ResourceAmounts {
+            cpu_milli: i64::from(info.cpus) * 1000,
+            memory_bytes: info.memory_bytes as i64,
+        };
+        let pods: Api<Pod> = Api::all(self.cfg.client.clone());
+        let selector = format!("spec.nodeName={}", self.cfg.node_name);
+        let others = pods.list(&ListParams::default().fields(&selector)).await?;
+        let uid = name_of(&self.pod).2;
+        let mut used = ResourceAmounts::default();
+        for p in others
+            .items
+            .iter()
+            .filter(|p| p.metadata.uid.as_deref() != Some(uid.as_str()))
+        {
+            let phase = p
+                .status
+                .as_ref()
+                .and_then(|s| s.phase.as_deref())
+                .unwrap_or("");
+            // Only pods this kubelet has admitted (they have a start time)
+            // and that still run count against the node.
+            let started = p.status.as_ref().is_some_and(|s| s.start_time.is_some());
+            if started && phase != "Succeeded" && phase != "Failed" {
+                let r = pod_requests(p);
+                used.cpu_milli += r.cpu_milli;
+                used.memory_bytes += r.memory_bytes;
+            }
+        }
+        match pod_fits(&self.pod, allocatable, used) {
+            Ok(()) => self.admitted = true,
+            Err(unfit) => {
+                let (ns, name, _) = name_of(&self.pod);
+                tracing::info!(pod = %format!("{ns}/{name}"), "rejected: {unfit}");
+                self.rejected =
+                    Some((unfit.reason, format!("Pod was rejected: {}", unfit.message)));
+                self.terminal = true;
+            }
+        }
+        Ok(())
+    }
+
     async fn sync(&mut self) -> Result<()> {
         let (mut sandbox, mut containers) = self.runtime_state().await?;
+        self.admit(sandbox.as_ref(), &containers).await?;
         if !self.terminal {
             if sandbox
                 .as_ref()
@@ -770,6 +835,12 @@ impl PodWorker {
             pod_is_terminal: self.terminal,
             now: SystemTime::now(),
         });
+        let mut computed = computed;
+        if let Some((reason, message)) = &self.rejected {
+            computed.phase = Some("Failed".into());
+            computed.reason = Some(reason.clone());
+            computed.message = Some(message.clone());
+        }
         let phase = computed.phase.clone().unwrap_or_default();
         if (phase == "Succeeded" || phase == "Failed") && !self.terminal {
             self.terminal = true;
