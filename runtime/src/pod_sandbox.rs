@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cgroups::{self, CgroupSetup};
 use crate::cni::Cni;
 use crate::error::{Result, RuntimeError};
 use crate::netns::{remove_namespaces_in, NamespaceKind, NamespaceSet};
@@ -67,6 +68,7 @@ pub struct Sandboxes {
     root: PathBuf,
     cni: Option<Arc<Cni>>,
     cgroup_root: String,
+    cgroups: CgroupSetup,
 }
 
 /// A fresh random id, 32 lowercase hex digits like CRI runtimes use.
@@ -97,6 +99,7 @@ impl Sandboxes {
             root,
             cni,
             cgroup_root: cgroup_root.trim_end_matches('/').to_string(),
+            cgroups: CgroupSetup::detect()?,
         })
     }
 
@@ -253,13 +256,29 @@ impl Sandboxes {
 
     /// Stops (if needed) and deletes the sandbox's directory. A sandbox
     /// that does not exist is removed already.
+    /// Also removes the pod's cgroup (its containers' cgroups must be gone).
     pub async fn remove(&self, id: &str) -> Result<()> {
+        let cgroup_parent = self.get(id).ok().map(|s| s.cgroup_parent);
         match self.stop(id).await {
             Ok(_) => {}
             Err(e) if e.kind == crate::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
-        record::remove_dir(&self.root.join(id))
+        record::remove_dir(&self.root.join(id))?;
+        if let Some(parent) = cgroup_parent {
+            cgroups::remove(&self.cgroups, &parent)?;
+        }
+        Ok(())
+    }
+
+    /// The statuses of the sandboxes `filter` selects.
+    pub fn statuses(&self, filter: &SandboxFilter) -> Result<Vec<SandboxStatus>> {
+        Ok(self
+            .list()?
+            .iter()
+            .map(SandboxRecord::status)
+            .filter(|s| filter.matches(s))
+            .collect())
     }
 }
 

@@ -13,13 +13,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runtime::cni::{Cni, CniConfig};
+use runtime::cni::Cni;
 use runtime::containerd::{ContainerdOptions, ContainerdRuntime, DEFAULT_NAMESPACE};
 use runtime::image::{ImageStore, StoreOptions};
 use runtime::testing::images;
 use runtime::types::*;
 use runtime::{ErrorKind, Runtime};
-use suite::Harness;
+use suite::{Harness, NodeParts};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -199,17 +199,7 @@ impl Setup {
 async fn harness_with(runtime_binary: Option<PathBuf>) -> (Harness, Setup) {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(&dir.path().join("ctrd"));
-    let (bridge, subnet) = suite::unique_network(202);
-    let cni_state = dir.path().join("cni");
-    let cni = Cni::new(CniConfig {
-        state_dir: cni_state.clone(),
-        network_name: format!("rkube-{bridge}"),
-        bridge: bridge.clone(),
-        subnet: subnet.clone(),
-        ..Default::default()
-    })
-    .unwrap();
-    let images = ImageStore::open(&dir.path().join("images"), StoreOptions::default()).unwrap();
+    let parts = NodeParts::new(dir.path(), 202);
     let cgroup_root = format!(
         "/rkube-ctrd-test-{}-{}",
         std::process::id(),
@@ -218,28 +208,17 @@ async fn harness_with(runtime_binary: Option<PathBuf>) -> (Harness, Setup) {
     let setup = Setup {
         socket: daemon.socket.clone(),
         root: dir.path().join("containerd"),
-        images: Arc::new(images),
-        cni: Arc::new(cni),
+        images: parts.images.clone(),
+        cni: parts.cni.clone(),
         cgroup_root: cgroup_root.clone(),
     };
     let rt = ContainerdRuntime::new(setup.options(runtime_binary)).unwrap();
-    let archive = dir.path().join("busybox.tar");
-    images::write_oci_layout_tar(&archive, &[images::busybox()]);
-    let imported = rt.import_image(&archive).await.unwrap();
-    let busybox = imported[0].repo_tags[0].clone();
-    let harness = Harness {
-        rt: Arc::new(rt),
-        dir,
-        busybox,
-        subnet,
-        bridge,
-        cni_state,
-        cgroup_root: cgroup_root.clone(),
-        cleanup: vec![
-            Box::new(move || kill_and_remove_cgroups(&cgroup_root)),
-            Box::new(move || drop(daemon)),
-        ],
-    };
+    let root = cgroup_root.clone();
+    let cleanup: Vec<Box<dyn FnOnce() + Send>> = vec![
+        Box::new(move || kill_and_remove_cgroups(&root)),
+        Box::new(move || drop(daemon)),
+    ];
+    let harness = Harness::new(Arc::new(rt), dir, parts, cgroup_root, cleanup).await;
     (harness, setup)
 }
 
@@ -247,26 +226,7 @@ async fn containerd_harness() -> Harness {
     harness_with(None).await.0
 }
 
-suite_tests!(containerd_harness;
-    exit_codes_and_reasons,
-    env_args_and_working_dir,
-    mounts_read_write_and_read_only,
-    user_group_and_read_only_rootfs,
-    logs_are_cri_files_with_both_streams,
-    hostname_and_dns_come_from_the_sandbox,
-    exec_without_tty,
-    exec_with_tty,
-    attach_feeds_stdin_and_streams_output,
-    port_forward_reaches_the_sandbox_loopback,
-    stop_sends_sigterm_then_sigkill,
-    memory_limit_oom_kill_is_reported,
-    cpu_limit_is_applied,
-    pods_get_distinct_ips_and_reach_each_other,
-    sandbox_removal_releases_everything,
-    bad_requests_get_typed_errors_and_leak_nothing,
-    images_import_pull_and_remove,
-    host_port_reaches_the_pod,
-);
+suite_tests!(containerd_harness);
 
 /// A runtime pointed at a containerd that is not there answers
 /// `Unavailable` at once, for a missing socket and for a refused one.

@@ -440,12 +440,7 @@ impl Runtime for YoukiRuntime {
         {
             self.delete(&rec).await?;
         }
-        let parent = self.sandboxes.get(id).ok().map(|s| s.cgroup_parent);
-        self.sandboxes.remove(id).await?;
-        if let Some(parent) = parent {
-            cgroups::remove(&self.cgroups, &parent)?;
-        }
-        Ok(())
+        self.sandboxes.remove(id).await
     }
 
     async fn pod_sandbox_status(&self, id: &str) -> Result<SandboxStatus> {
@@ -453,13 +448,7 @@ impl Runtime for YoukiRuntime {
     }
 
     async fn list_pod_sandboxes(&self, filter: &SandboxFilter) -> Result<Vec<SandboxStatus>> {
-        Ok(self
-            .sandboxes
-            .list()?
-            .iter()
-            .map(SandboxRecord::status)
-            .filter(|s| filter.matches(s))
-            .collect())
+        self.sandboxes.statuses(filter)
     }
 
     async fn pull_image(&self, image: &str, auth: Option<&RegistryAuth>) -> Result<ImageInfo> {

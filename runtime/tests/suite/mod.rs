@@ -61,6 +61,67 @@ impl Drop for Harness {
 
 static NEXT_NET: AtomicU32 = AtomicU32::new(0);
 
+/// What every backend's harness shares: a CNI network of its own and an
+/// image store, under `dir`.
+pub struct NodeParts {
+    pub cni: Arc<runtime::cni::Cni>,
+    pub images: Arc<runtime::image::ImageStore>,
+    pub bridge: String,
+    pub subnet: String,
+    pub cni_state: PathBuf,
+}
+
+impl NodeParts {
+    pub fn new(dir: &Path, second_octet: u8) -> NodeParts {
+        let (bridge, subnet) = unique_network(second_octet);
+        let cni_state = dir.join("cni");
+        let cni = runtime::cni::Cni::new(runtime::cni::CniConfig {
+            state_dir: cni_state.clone(),
+            network_name: format!("rkube-{bridge}"),
+            bridge: bridge.clone(),
+            subnet: subnet.clone(),
+            ..Default::default()
+        })
+        .unwrap();
+        let images =
+            runtime::image::ImageStore::open(&dir.join("images"), Default::default()).unwrap();
+        NodeParts {
+            cni: Arc::new(cni),
+            images: Arc::new(images),
+            bridge,
+            subnet,
+            cni_state,
+        }
+    }
+}
+
+impl Harness {
+    /// The harness for `rt`, with busybox imported into it.
+    pub async fn new(
+        rt: Arc<dyn Runtime>,
+        dir: tempfile::TempDir,
+        parts: NodeParts,
+        cgroup_root: String,
+        cleanup: Vec<Box<dyn FnOnce() + Send>>,
+    ) -> Harness {
+        let archive = dir.path().join("busybox.tar");
+        let images = runtime::testing::images::busybox();
+        runtime::testing::images::write_oci_layout_tar(&archive, &[images]);
+        let imported = rt.import_image(&archive).await.unwrap();
+        let busybox = imported[0].repo_tags[0].clone();
+        Harness {
+            rt,
+            dir,
+            busybox,
+            subnet: parts.subnet,
+            bridge: parts.bridge,
+            cni_state: parts.cni_state,
+            cgroup_root,
+            cleanup,
+        }
+    }
+}
+
 /// A fresh (bridge, subnet) pair; `second_octet` keeps backends apart.
 pub fn unique_network(second_octet: u8) -> (String, String) {
     let n = NEXT_NET.fetch_add(1, Ordering::SeqCst);
@@ -234,9 +295,32 @@ pub fn mount_lines_under(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Expands to one `#[tokio::test]` per case for a harness constructor.
+/// Expands to one `#[tokio::test]` per case of the suite for a harness
+/// constructor (every case, unless a list is given).
 #[macro_export]
 macro_rules! suite_tests {
+    ($make:path) => {
+        $crate::suite_tests!($make;
+            exit_codes_and_reasons,
+            env_args_and_working_dir,
+            mounts_read_write_and_read_only,
+            user_group_and_read_only_rootfs,
+            logs_are_cri_files_with_both_streams,
+            hostname_and_dns_come_from_the_sandbox,
+            exec_without_tty,
+            exec_with_tty,
+            attach_feeds_stdin_and_streams_output,
+            port_forward_reaches_the_sandbox_loopback,
+            stop_sends_sigterm_then_sigkill,
+            memory_limit_oom_kill_is_reported,
+            cpu_limit_is_applied,
+            pods_get_distinct_ips_and_reach_each_other,
+            sandbox_removal_releases_everything,
+            bad_requests_get_typed_errors_and_leak_nothing,
+            images_import_pull_and_remove,
+            host_port_reaches_the_pod,
+        );
+    };
     ($make:path; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
