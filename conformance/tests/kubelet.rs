@@ -368,28 +368,17 @@ fn ready(p: &Value) -> bool {
 #[test]
 fn probing_container_should_be_restarted_with_a_exec_cat_tmp_health_liveness_probe() {
     let node = Node::start();
-    let pod = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "liveness-exec"},
-        "spec": {
-            "nodeName": node.name,
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{
-                "name": "main",
-                "image": node.image(),
-                "command": ["sh", "-c", "echo ok > /tmp/health; sleep 3; rm -f /tmp/health; sleep 600"],
-                "livenessProbe": {
-                    "exec": {"command": ["cat", "/tmp/health"]},
-                    "initialDelaySeconds": 1,
-                    "periodSeconds": 1,
-                    "failureThreshold": 1,
-                },
-            }],
+    let container = serde_json::json!({
+        "command": ["sh", "-c", "echo ok > /tmp/health; sleep 3; rm -f /tmp/health; sleep 600"],
+        "livenessProbe": {
+            "exec": {"command": ["cat", "/tmp/health"]},
+            "initialDelaySeconds": 1,
+            "periodSeconds": 1,
+            "failureThreshold": 1,
         },
     });
-    node.cluster
-        .ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    let pod = node.pod_with("liveness-exec", container);
+    node.cluster.ok_stdin(&["create", "-f", "-"], &pod);
     node.wait_pod("liveness-exec", "a restart by the liveness probe", |p| {
         p["status"]["containerStatuses"][0]["restartCount"]
             .as_i64()
@@ -409,29 +398,18 @@ fn probing_container_should_be_restarted_with_a_exec_cat_tmp_health_liveness_pro
 fn probing_container_with_readiness_probe_should_not_be_ready_before_initial_delay_and_never_restart(
 ) {
     let node = Node::start();
-    let pod = serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "readiness"},
-        "spec": {
-            "nodeName": node.name,
-            "terminationGracePeriodSeconds": 1,
-            "containers": [{
-                "name": "main",
-                "image": node.image(),
-                "command": ["sh", "-c", "mkdir -p /www && echo up > /www/healthz && exec httpd -f -p 8080 -h /www"],
-                "ports": [{"name": "web", "containerPort": 8080}],
-                "readinessProbe": {
-                    "httpGet": {"path": "/healthz", "port": "web"},
-                    "initialDelaySeconds": 4,
-                    "periodSeconds": 1,
-                },
-                "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
-            }],
+    let container = serde_json::json!({
+        "command": ["sh", "-c", "mkdir -p /www && echo up > /www/healthz && exec httpd -f -p 8080 -h /www"],
+        "ports": [{"name": "web", "containerPort": 8080}],
+        "readinessProbe": {
+            "httpGet": {"path": "/healthz", "port": "web"},
+            "initialDelaySeconds": 4,
+            "periodSeconds": 1,
         },
+        "livenessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
     });
-    node.cluster
-        .ok_stdin(&["create", "-f", "-"], &pod.to_string());
+    let pod = node.pod_with("readiness", container);
+    node.cluster.ok_stdin(&["create", "-f", "-"], &pod);
     let running = node.wait_pod("readiness", "the container to run", |p| {
         p["status"]["containerStatuses"][0]["state"]["running"].is_object()
     });
