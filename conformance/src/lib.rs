@@ -18,7 +18,9 @@ pub fn rkube_binary() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         if let Ok(p) = std::env::var("RKUBE_BIN") {
-            return PathBuf::from(p);
+            let p = PathBuf::from(p);
+            assert!(p.is_file(), "RKUBE_BIN={} is not a file", p.display());
+            return p;
         }
         // Prefer the value cargo sets when it runs the tests: the one baked
         // in at compile time goes stale when a build is reused elsewhere.
