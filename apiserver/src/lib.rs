@@ -9,6 +9,7 @@
 pub mod defaults;
 pub mod error;
 pub mod http;
+pub mod join;
 pub mod meta;
 pub mod namespace_lifecycle;
 pub mod patch;

@@ -169,6 +169,11 @@ pub async fn run(
         server_address: format!("{advertise}:{}", listen.port()),
         config_watch_timeout_secs: 1800,
         kubelet_tls: crate::tls::kubelet_client_config(&pki).ok(),
+        node_join: Some(crate::http::NodeJoin {
+            token: crate::join::ensure_token(&config.data_dir, &pki.ca_cert)?,
+            ca_cert: pki.ca_cert.clone(),
+            pki_dir: config.data_dir.join("pki"),
+        }),
     });
     let serving = tokio::spawn(crate::http::serve(server.clone(), listener, tls, async {
         // Stopped by aborting the task below.

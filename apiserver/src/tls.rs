@@ -43,7 +43,7 @@ pub struct Pki {
     pub admin_key: String,
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<(), TlsError> {
+pub fn write_private(path: &Path, contents: &str) -> Result<(), TlsError> {
     use std::io::Write;
     #[cfg(unix)]
     use std::os::unix::fs::OpenOptionsExt;
@@ -185,22 +185,50 @@ pub fn server_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     Ok(Arc::new(cfg))
 }
 
-/// A kubeconfig for the admin user that the stock kubectl uses as is.
-pub fn kubeconfig(pki: &Pki, server_url: &str) -> String {
+/// PEM credentials of one kubeconfig user.
+pub struct ClientCredentials<'a> {
+    pub ca_cert: &'a str,
+    pub cert: &'a str,
+    pub key: &'a str,
+    pub user: &'a str,
+}
+
+/// A kubeconfig that the stock kubectl (or kube-rs) uses as is.
+pub fn client_kubeconfig(creds: &ClientCredentials<'_>, server_url: &str) -> String {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: rkube\n  cluster:\n    server: {server_url}\n    certificate-authority-data: {}\nusers:\n- name: rkube-admin\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: rkube\n  context:\n    cluster: rkube\n    user: rkube-admin\n    namespace: default\ncurrent-context: rkube\npreferences: {{}}\n",
-        b64(&pki.ca_cert),
-        b64(&pki.admin_cert),
-        b64(&pki.admin_key)
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: rkube\n  cluster:\n    server: {server_url}\n    certificate-authority-data: {}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\ncontexts:\n- name: rkube\n  context:\n    cluster: rkube\n    user: {user}\n    namespace: default\ncurrent-context: rkube\npreferences: {{}}\n",
+        b64(creds.ca_cert),
+        b64(creds.cert),
+        b64(creds.key),
+        user = creds.user,
     )
 }
 
+impl Pki {
+    pub fn admin_credentials(&self) -> ClientCredentials<'_> {
+        ClientCredentials {
+            ca_cert: &self.ca_cert,
+            cert: &self.admin_cert,
+            key: &self.admin_key,
+            user: "rkube-admin",
+        }
+    }
+}
+
 pub fn write_kubeconfig(path: &Path, pki: &Pki, server_url: &str) -> Result<(), TlsError> {
+    write_client_kubeconfig(path, &pki.admin_credentials(), server_url)
+}
+
+pub fn write_client_kubeconfig(
+    path: &Path,
+    creds: &ClientCredentials<'_>,
+    server_url: &str,
+) -> Result<(), TlsError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io_err(parent))?;
     }
-    write_private(path, &kubeconfig(pki, server_url))
+    write_private(path, &client_kubeconfig(creds, server_url))
 }
 
 /// The user a verified client certificate names: CN is the user, each O a group.
@@ -226,22 +254,20 @@ pub fn identity_from_cert(der: &[u8]) -> Option<Identity> {
     Some(Identity { user, groups })
 }
 
-/// A serving certificate for a kubelet (`hosts`: its IPs and names),
-/// signed by the cluster CA in `dir`; (certificate PEM, key PEM).
-pub fn issue_kubelet_serving_cert(
+/// A certificate signed by the CA in `dir` for `cn` (group `org`), with
+/// `hosts` as its subject alternative names; (certificate PEM, key PEM).
+fn issue_leaf(
     dir: &Path,
-    node: &str,
+    cn: &str,
+    org: Option<&str>,
+    usage: ExtendedKeyUsagePurpose,
     hosts: &[String],
 ) -> Result<(String, String), TlsError> {
     let ca_cert = read(&dir.join("ca.crt"))?;
     let ca_key = KeyPair::from_pem(&read(&dir.join("ca.key"))?)?;
     let issuer = Issuer::from_ca_cert_pem(&ca_cert, ca_key)?;
     let key = KeyPair::generate()?;
-    let mut params = leaf_params(
-        &format!("system:node:{node}"),
-        Some("system:nodes"),
-        ExtendedKeyUsagePurpose::ServerAuth,
-    );
+    let mut params = leaf_params(cn, org, usage);
     let mut sans = Vec::new();
     for h in hosts {
         match h.parse::<IpAddr>() {
@@ -252,6 +278,34 @@ pub fn issue_kubelet_serving_cert(
     params.subject_alt_names = sans;
     let cert = params.signed_by(&key, &issuer)?;
     Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// A serving certificate for a kubelet (`hosts`: its IPs and names),
+/// signed by the cluster CA in `dir`; (certificate PEM, key PEM).
+pub fn issue_kubelet_serving_cert(
+    dir: &Path,
+    node: &str,
+    hosts: &[String],
+) -> Result<(String, String), TlsError> {
+    issue_leaf(
+        dir,
+        &format!("system:node:{node}"),
+        Some("system:nodes"),
+        ExtendedKeyUsagePurpose::ServerAuth,
+        hosts,
+    )
+}
+
+/// A client certificate for a node's kubelet: user `system:node:<node>`,
+/// group `system:nodes`; (certificate PEM, key PEM).
+pub fn issue_node_client_cert(dir: &Path, node: &str) -> Result<(String, String), TlsError> {
+    issue_leaf(
+        dir,
+        &format!("system:node:{node}"),
+        Some("system:nodes"),
+        ExtendedKeyUsagePurpose::ClientAuth,
+        &[],
+    )
 }
 
 fn ca_roots(ca_pem: &str) -> Result<rustls::RootCertStore, TlsError> {
@@ -323,6 +377,7 @@ mod tests {
         assert_eq!(id.user, "kubernetes-admin");
         assert_eq!(id.groups, ["system:masters"]);
         server_config(&first).unwrap();
-        assert!(kubeconfig(&first, "https://127.0.0.1:6443").contains("client-certificate-data"));
+        let kc = client_kubeconfig(&first.admin_credentials(), "https://127.0.0.1:6443");
+        assert!(kc.contains("client-certificate-data"));
     }
 }

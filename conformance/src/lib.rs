@@ -483,6 +483,122 @@ impl Cluster {
     }
 }
 
+/// An `rkube agent` joined to a cluster with its token: a node with its
+/// own data dir, bridge and pod CIDR. Killed (by PID) and its pods torn
+/// down on drop.
+pub struct Agent {
+    child: Option<Child>,
+    pub name: String,
+    pub data_dir: tempfile::TempDir,
+    log: PathBuf,
+    pod_logs: PathBuf,
+    bridge: String,
+    cidr: String,
+}
+
+impl Agent {
+    /// Starts the agent with `args` after the common flags; does not wait.
+    pub fn spawn(cluster: &Cluster, name: &str, bridge: &str, cidr: &str, token: &str) -> Agent {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let pod_logs = data_dir.path().join("pod-logs");
+        let log = data_dir.path().join("agent.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(rkube_binary())
+            .args(["agent", "--server", &cluster.url(), "--node-name", name])
+            .arg("--data-dir")
+            .arg(data_dir.path().join("data"))
+            .args([
+                "--cni-bridge",
+                bridge,
+                "--cluster-cidr",
+                cidr,
+                "--kubelet-port",
+                "0",
+            ])
+            .arg("--pod-log-dir")
+            .arg(&pod_logs)
+            .env("RKUBE_TOKEN", token)
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("start rkube agent");
+        Agent {
+            child: Some(child),
+            name: name.to_string(),
+            data_dir,
+            log,
+            pod_logs,
+            bridge: bridge.to_string(),
+            cidr: cidr.to_string(),
+        }
+    }
+
+    /// Joins with the cluster's own token and waits for the Node to be Ready.
+    pub fn join(cluster: &Cluster, name: &str, bridge: &str, cidr: &str) -> Agent {
+        let token = std::fs::read_to_string(cluster.data_dir.path().join("data").join("token"))
+            .expect("the server's join token");
+        let mut agent = Self::spawn(cluster, name, bridge, cidr, token.trim());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = agent
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("rkube agent exited early with {status}:\n{}", agent.log());
+            }
+            let out = cluster.kubectl(&[
+                "get",
+                "node",
+                name,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+            ]);
+            if out.status.success() && out.stdout == b"True" {
+                return agent;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {name} not Ready:\n{}",
+                agent.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits for the agent to exit by itself; its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "rkube agent still running");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        tear_down_node(
+            &self.data_dir.path().join("data").join("runtime"),
+            &self.bridge,
+            &self.cidr,
+        );
+        let _ = std::fs::remove_dir_all(&self.pod_logs);
+    }
+}
+
 /// Removes every sandbox a killed server's kubelet left running (its
 /// containers outlive it by design), then the pod bridge.
 fn tear_down_node(runtime_dir: &std::path::Path, bridge: &str, cidr: &str) {
@@ -527,6 +643,28 @@ fn tear_down_node(runtime_dir: &std::path::Path, bridge: &str, cidr: &str) {
         }
     });
     let _ = Command::new("ip").args(["link", "del", bridge]).output();
+    // What the kubelet mounted for its pods' volumes (tmpfs emptyDirs, …):
+    // a killed kubelet never unmounted them.
+    if let Some(data_dir) = runtime_dir.parent() {
+        unmount_under(data_dir);
+    }
+}
+
+/// Lazily unmounts every mount point under `dir`, deepest first.
+fn unmount_under(dir: &std::path::Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| PathBuf::from(p.replace("\\040", " ")))
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
+    for p in points {
+        let _ = Command::new("umount").arg("-l").arg(&p).output();
+    }
 }
 
 impl Drop for Cluster {

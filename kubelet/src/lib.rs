@@ -16,6 +16,8 @@ pub mod node_info;
 pub mod pod;
 pub mod probe;
 pub mod server;
+pub mod stats;
+pub mod stream;
 pub mod volumes;
 pub mod worker;
 
@@ -63,6 +65,8 @@ pub struct KubeletConfig {
     /// TLS of that endpoint: its certificate, client certificates required.
     /// `None` serves no endpoint (logs are then unavailable).
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// The pods given to this kubelet, by uid, as last seen (`/pods`).
+    pub pods: manager::KnownPods,
 }
 
 /// Registers the node and runs the heartbeat and the pod manager until

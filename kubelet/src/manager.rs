@@ -15,6 +15,9 @@ use crate::pod::command::LABEL_POD_UID;
 use crate::worker::{PodWorker, Update};
 use crate::KubeletConfig;
 
+/// The pods bound to this node as the manager last saw them, by uid.
+pub type KnownPods = std::sync::Arc<std::sync::RwLock<BTreeMap<String, Pod>>>;
+
 fn uid(pod: &Pod) -> String {
     pod.metadata.uid.clone().unwrap_or_default()
 }
@@ -27,6 +30,11 @@ struct Workers {
 impl Workers {
     fn send(&mut self, pod: Pod) {
         let key = uid(&pod);
+        self.cfg
+            .pods
+            .write()
+            .expect("not poisoned")
+            .insert(key.clone(), pod.clone());
         if let Some(tx) = self.senders.get(&key) {
             if tx.send(Update::Pod(Box::new(pod.clone()))).is_ok() {
                 return;
@@ -41,6 +49,7 @@ impl Workers {
     }
 
     fn gone(&mut self, key: &str) {
+        self.cfg.pods.write().expect("not poisoned").remove(key);
         if let Some(tx) = self.senders.remove(key) {
             let _ = tx.send(Update::Deleted);
         }

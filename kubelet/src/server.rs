@@ -1,9 +1,11 @@
-//! The kubelet's HTTPS endpoint (port 10250 by default): `/healthz` and
+//! The kubelet's HTTPS endpoint (port 10250 by default): `/healthz`,
+//! `/pods`, `/stats/summary`, `/run`,
 //! `/containerLogs/<namespace>/<pod>/<container>` with the query options
 //! `kubectl logs` passes through the API server (`follow`, `previous`,
-//! `timestamps`, `tailLines`, `sinceSeconds`, `sinceTime`, `limitBytes`).
-//! Clients must present a certificate signed by the cluster CA (the API
-//! server does); the TLS setup is given, this module only serves.
+//! `timestamps`, `tailLines`, `sinceSeconds`, `sinceTime`, `limitBytes`),
+//! and the streaming endpoints of [`crate::stream`]. Clients must present a
+//! certificate signed by the cluster CA (the API server does); the TLS
+//! setup is given, this module only routes and serves.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -23,9 +25,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use crate::pod::command::{LABEL_CONTAINER_NAME, LABEL_POD_NAME, LABEL_POD_NAMESPACE};
 use crate::KubeletConfig;
 
-type Body = BoxBody<Bytes, Infallible>;
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
-fn text(status: StatusCode, message: impl Into<String>) -> Response<Body> {
+pub(crate) fn text(status: StatusCode, message: impl Into<String>) -> Response<Body> {
     let mut r = Response::new(Full::new(Bytes::from(message.into())).boxed());
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -242,19 +244,96 @@ async fn follow_log(
     }
 }
 
-async fn route(cfg: KubeletConfig, req: Request<hyper::body::Incoming>) -> Response<Body> {
+async fn route(
+    cfg: KubeletConfig,
+    stats: Arc<crate::stats::UsageRates>,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Body> {
     let path = req.uri().path().to_string();
-    if req.method() != hyper::Method::GET {
+    let method = req.method().clone();
+    // Streams upgrade with GET (WebSocket) or POST (SPDY); `/run` posts.
+    if let Some(rest) = path.strip_prefix("/exec/") {
+        return crate::stream::exec_or_attach(cfg, true, rest, req).await;
+    }
+    if let Some(rest) = path.strip_prefix("/attach/") {
+        return crate::stream::exec_or_attach(cfg, false, rest, req).await;
+    }
+    if let Some(rest) = path.strip_prefix("/portForward/") {
+        return crate::stream::port_forward(cfg, rest, req).await;
+    }
+    if let Some(rest) = path.strip_prefix("/run/") {
+        if method != hyper::Method::POST {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "/run takes POST");
+        }
+        return run_command(cfg, rest, req.uri().query().unwrap_or("")).await;
+    }
+    if method != hyper::Method::GET {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET is served");
     }
-    if path == "/healthz" {
-        return text(StatusCode::OK, "ok");
+    match path.as_str() {
+        "/healthz" => return text(StatusCode::OK, "ok"),
+        "/pods" | "/pods/" => return json(&crate::stats::pod_list(&cfg)),
+        "/stats/summary" | "/stats/summary/" => {
+            return json(&crate::stats::summary(&cfg, &stats).await)
+        }
+        _ => {}
     }
     if let Some(rest) = path.strip_prefix("/containerLogs/") {
         let q = query(&req);
         return container_logs(cfg, rest, q).await;
     }
     text(StatusCode::NOT_FOUND, "not found")
+}
+
+fn json(value: &serde_json::Value) -> Response<Body> {
+    let mut r = text(StatusCode::OK, value.to_string());
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().expect("valid"));
+    r
+}
+
+/// `/run/<ns>/<pod>/<container>?cmd=...`: runs a command and answers with
+/// its combined output (upstream's non-streaming exec).
+async fn run_command(cfg: KubeletConfig, rest: &str, query: &str) -> Response<Body> {
+    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    let (ns, pod, container) = match parts[..] {
+        [ns, pod, container] | [ns, pod, _, container] => (ns, pod, container),
+        _ => {
+            return text(
+                StatusCode::NOT_FOUND,
+                "expected /run/<namespace>/<pod>/<container>",
+            )
+        }
+    };
+    let cmd: Vec<String> = form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == "cmd")
+        .flat_map(|(_, v)| v.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    if cmd.is_empty() {
+        return text(StatusCode::BAD_REQUEST, "cmd is required");
+    }
+    let id = match crate::stream::running_container(&cfg, ns, pod, container).await {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let request = runtime::types::ExecRequest {
+        cmd,
+        tty: false,
+        stdin: false,
+        stdout: true,
+        stderr: true,
+    };
+    let session = match cfg.runtime.exec(&id, request).await {
+        Ok(s) => s,
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    };
+    let mut out = Vec::new();
+    for reader in [session.stdout, session.stderr].into_iter().flatten() {
+        let mut reader = reader;
+        let _ = reader.read_to_end(&mut out).await;
+    }
+    let _ = session.exit.await;
+    text(StatusCode::OK, String::from_utf8_lossy(&out).into_owned())
 }
 
 /// Serves until the task is dropped.
@@ -264,22 +343,24 @@ pub async fn serve(
     tls: Arc<rustls::ServerConfig>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let stats = Arc::new(crate::stats::UsageRates::default());
     loop {
         let Ok((tcp, _)) = listener.accept().await else {
             continue;
         };
         let acceptor = acceptor.clone();
         let cfg = cfg.clone();
+        let stats = stats.clone();
         tokio::spawn(async move {
             let Ok(stream) = acceptor.accept(tcp).await else {
                 return;
             };
             let service = hyper::service::service_fn(move |req| {
-                let cfg = cfg.clone();
-                async move { Ok::<_, Infallible>(route(cfg, req).await) }
+                let (cfg, stats) = (cfg.clone(), stats.clone());
+                async move { Ok::<_, Infallible>(route(cfg, stats, req).await) }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .await;
         });
     }

@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Run the API server on the embedded store.
     Server(ServerArgs),
+    /// Run a node (kubelet) that joins a remote server with a token.
+    Agent(AgentArgs),
     /// Measure parts of rkube on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -132,16 +134,32 @@ struct ServerArgs {
     /// Seconds between compactions of etcd history (0 disables).
     #[arg(long, default_value_t = 300)]
     etcd_compaction_interval_seconds: u64,
+    /// Run only the control plane: no kubelet on this machine.
+    #[arg(long)]
+    disable_agent: bool,
     #[command(flatten)]
     node: NodeArgs,
 }
 
-/// The node agent that `rkube server` runs beside the API server.
+#[derive(clap::Args)]
+struct AgentArgs {
+    /// The API server to join, as `https://host:port`.
+    #[arg(long)]
+    server: String,
+    /// The server's join token (the contents of `<data-dir>/token` there).
+    #[arg(long, env = "RKUBE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Where this node's credentials, images and pod state live.
+    #[arg(long, default_value = "/var/lib/rkube-agent")]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+/// The node agent: what `rkube server` runs beside the API server and
+/// `rkube agent` runs on its own.
 #[derive(clap::Args)]
 struct NodeArgs {
-    /// Run only the control plane: no kubelet on this machine.
-    #[arg(long)]
-    disable_agent: bool,
     /// The Node's name (default: the hostname).
     #[arg(long)]
     node_name: Option<String>,
@@ -191,6 +209,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Server(args) => runtime.block_on(server(args)),
+        Command::Agent(args) => runtime.block_on(agent(args)),
         Command::Bench(BenchCommand::Runtime(args)) => runtime.block_on(bench_runtime(args)),
         Command::Images(args) => runtime.block_on(images_command(args)),
     }
@@ -227,8 +246,14 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         .write_kubeconfig
         .clone()
         .unwrap_or_else(|| config.data_dir.join("admin.kubeconfig"));
-    let kubelet = (!args.node.disable_agent)
-        .then(|| tokio::spawn(run_kubelet(args.node, config.data_dir.clone(), kubeconfig)));
+    let kubelet = (!args.disable_agent).then(|| {
+        let identity = NodeIdentity {
+            kubeconfig,
+            pki_dir: config.data_dir.join("pki"),
+            serving: None,
+        };
+        tokio::spawn(run_kubelet(args.node, config.data_dir.clone(), identity))
+    });
     let result = apiserver::run(config, shutdown_signal())
         .await
         .context("rkube server failed");
@@ -239,24 +264,91 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     result
 }
 
+/// How a kubelet authenticates: its kubeconfig, and its serving
+/// certificate (issued from the local CA in `pki_dir` when `None`).
+struct NodeIdentity {
+    kubeconfig: PathBuf,
+    pki_dir: PathBuf,
+    serving: Option<(String, String)>,
+}
+
+fn node_name(asked: Option<String>) -> anyhow::Result<String> {
+    Ok(match asked {
+        Some(n) => n,
+        None => nix::unistd::gethostname()?
+            .into_string()
+            .unwrap_or_else(|_| "localhost".into()),
+    })
+}
+
+/// `rkube agent`: joins the server (once; the credentials are kept in the
+/// data dir) and runs the kubelet until SIGTERM.
+async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let token: apiserver::join::JoinToken =
+        args.token.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let name = node_name(args.node.node_name.clone())?;
+    let pki_dir = args.data_dir.join("pki");
+    let kubeconfig = args.data_dir.join("kubelet.kubeconfig");
+    let (serving_cert, serving_key) = (pki_dir.join("kubelet.crt"), pki_dir.join("kubelet.key"));
+    if !kubeconfig.exists() || !serving_cert.exists() {
+        let node_ip = kubelet::node_info::node_ip();
+        let creds = apiserver::join::client::join(
+            &args.server,
+            &token,
+            &name,
+            vec![node_ip.to_string(), "127.0.0.1".into()],
+        )
+        .await
+        .with_context(|| format!("joining {}", args.server))?;
+        std::fs::create_dir_all(&pki_dir)?;
+        std::fs::write(pki_dir.join("ca.crt"), &creds.ca_cert)?;
+        apiserver::tls::write_private(&serving_key, &creds.serving_key)?;
+        std::fs::write(&serving_cert, &creds.serving_cert)?;
+        apiserver::tls::write_client_kubeconfig(
+            &kubeconfig,
+            &apiserver::tls::ClientCredentials {
+                ca_cert: &creds.ca_cert,
+                cert: &creds.client_cert,
+                key: &creds.client_key,
+                user: &format!("system:node:{name}"),
+            },
+            &args.server,
+        )?;
+        tracing::info!(node = %name, server = %args.server, "joined");
+    }
+    let identity = NodeIdentity {
+        kubeconfig,
+        pki_dir,
+        serving: Some((
+            std::fs::read_to_string(&serving_cert)?,
+            std::fs::read_to_string(&serving_key)?,
+        )),
+    };
+    let mut node = args.node;
+    node.node_name = Some(name);
+    tokio::select! {
+        r = run_kubelet(node, args.data_dir, identity) => r,
+        _ = shutdown_signal() => Ok(()),
+    }
+}
+
 /// Builds the runtime and starts the kubelet once the API server answers.
-async fn run_kubelet(args: NodeArgs, data_dir: PathBuf, kubeconfig: PathBuf) -> anyhow::Result<()> {
+async fn run_kubelet(
+    args: NodeArgs,
+    data_dir: PathBuf,
+    identity: NodeIdentity,
+) -> anyhow::Result<()> {
     use ::runtime::cni;
     let result: anyhow::Result<()> = async {
         let client = loop {
-            if let Ok(c) = kube_client(&kubeconfig).await {
+            if let Ok(c) = kube_client(&identity.kubeconfig).await {
                 if c.apiserver_version().await.is_ok() {
                     break c;
                 }
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         };
-        let node_name = match args.node_name {
-            Some(n) => n,
-            None => nix::unistd::gethostname()?
-                .into_string()
-                .unwrap_or_else(|_| "localhost".into()),
-        };
+        let node_name = node_name(args.node_name)?;
         let runtime_dir = data_dir.join("runtime");
         let cni = cni::Cni::new(cni::CniConfig {
             state_dir: runtime_dir.join("cni"),
@@ -274,13 +366,16 @@ async fn run_kubelet(args: NodeArgs, data_dir: PathBuf, kubeconfig: PathBuf) -> 
         import_image_dir(rt.as_ref(), &data_dir.join("images")).await;
         let version = rt.version().await?;
         let node_ip = kubelet::node_info::node_ip();
-        let pki = data_dir.join("pki");
-        let (cert, key) = apiserver::tls::issue_kubelet_serving_cert(
-            &pki,
-            &node_name,
-            &[node_ip.to_string(), "127.0.0.1".into(), node_name.clone()],
-        )?;
-        let tls = apiserver::tls::kubelet_server_config(&pki, &cert, &key)?;
+        let pki = &identity.pki_dir;
+        let (cert, key) = match identity.serving {
+            Some(issued) => issued,
+            None => apiserver::tls::issue_kubelet_serving_cert(
+                pki,
+                &node_name,
+                &[node_ip.to_string(), "127.0.0.1".into(), node_name.clone()],
+            )?,
+        };
+        let tls = apiserver::tls::kubelet_server_config(pki, &cert, &key)?;
         let cfg = kubelet::KubeletConfig {
             node_name,
             client,
@@ -295,6 +390,7 @@ async fn run_kubelet(args: NodeArgs, data_dir: PathBuf, kubeconfig: PathBuf) -> 
             node_ip,
             kubelet_port: args.kubelet_port,
             tls: Some(tls),
+            pods: Default::default(),
         };
         let handle = kubelet::start(cfg).await?;
         tracing::info!("kubelet running ({name})");

@@ -42,18 +42,39 @@ struct Pty {
     slave: OwnedFd,
 }
 
-fn open_pty() -> Result<Pty> {
+/// A pty pair. With `pts_dir` (a container's `/dev/pts`, reached through
+/// `/proc/<pid>/root`), the pair comes from the container's own devpts
+/// instance, so inside the container the slave is `/dev/pts/<n>` and
+/// `tty`/`ttyname` work; otherwise from the host's.
+fn open_pty(pts_dir: Option<&Path>) -> Result<Pty> {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::os::unix::fs::OpenOptionsExt;
     let err = |what: &str, e: rustix::io::Errno| RuntimeError::internal(format!("{what}: {e}"));
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
-        .map_err(|e| err("openpt", e))?;
+    let master: OwnedFd = match pts_dir {
+        Some(dir) => std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(rustix::fs::OFlags::NOCTTY.bits() as i32)
+            .open(dir.join("ptmx"))
+            .map_err(|e| RuntimeError::io(dir.join("ptmx").display(), e))?
+            .into(),
+        None => openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
+            .map_err(|e| err("openpt", e))?,
+    };
     grantpt(&master).map_err(|e| err("grantpt", e))?;
     unlockpt(&master).map_err(|e| err("unlockpt", e))?;
     let name = ptsname(&master, Vec::new()).map_err(|e| err("ptsname", e))?;
+    let name = Path::new(std::ffi::OsStr::from_bytes(name.as_bytes()));
+    // The number is the master's instance's; the directory says which.
+    let slave_path = match (pts_dir, name.file_name()) {
+        (Some(dir), Some(n)) => dir.join(n),
+        _ => name.to_path_buf(),
+    };
     let slave = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
-        .open(Path::new(std::ffi::OsStr::from_bytes(name.as_bytes())))
+        .custom_flags(rustix::fs::OFlags::NOCTTY.bits() as i32)
+        .open(&slave_path)
         .map_err(|e| RuntimeError::io("opening the pty slave", e))?;
     Ok(Pty {
         master,
@@ -68,11 +89,13 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
 
-/// Spawns `cmd` (an exec helper) with the streams `request` asks for.
-/// `cleanup` is removed once the process has ended.
+/// Spawns `cmd` (an exec helper) with the streams `request` asks for; a
+/// tty comes from `pts_dir` (see [`open_pty`]). `cleanup` is removed once
+/// the process has ended.
 pub fn spawn_exec(
     mut cmd: tokio::process::Command,
     request: &ExecRequest,
+    pts_dir: Option<&Path>,
     cleanup: PathBuf,
 ) -> Result<StreamSession> {
     let spawn_err = |e: io::Error| RuntimeError::io("starting the exec helper", e);
@@ -80,7 +103,7 @@ pub fn spawn_exec(
     let mut session;
     let mut child;
     if request.tty {
-        let pty = open_pty()?;
+        let pty = open_pty(pts_dir)?;
         cmd.stdin(Stdio::from(dup(&pty.slave)?))
             .stdout(Stdio::from(dup(&pty.slave)?))
             .stderr(Stdio::from(pty.slave));

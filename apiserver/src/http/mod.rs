@@ -6,6 +6,7 @@ pub mod authz;
 pub mod discovery;
 pub mod handlers;
 pub mod health;
+pub mod join;
 pub mod negotiate;
 pub mod node_proxy;
 pub mod request_info;
@@ -40,6 +41,16 @@ pub struct ApiServer {
     /// How to reach kubelets (`pods/log`): the cluster CA and a client
     /// certificate.
     pub kubelet_tls: Option<Arc<rustls::ClientConfig>>,
+    /// What joining nodes need; `None` serves no join endpoints.
+    pub node_join: Option<NodeJoin>,
+}
+
+/// The server's side of node joining.
+pub struct NodeJoin {
+    pub token: crate::join::JoinToken,
+    pub ca_cert: String,
+    /// Holds the CA key the node credentials are signed with.
+    pub pki_dir: std::path::PathBuf,
 }
 
 impl ApiServer {
@@ -63,7 +74,8 @@ fn is_public(path: &str) -> bool {
     matches!(
         path,
         "/healthz" | "/livez" | "/readyz" | "/version" | "/version/"
-    ) || path.starts_with("/healthz/")
+    ) || join::is_join_path(path)
+        || path.starts_with("/healthz/")
         || path.starts_with("/livez/")
         || path.starts_with("/readyz/")
 }
@@ -111,13 +123,18 @@ fn too_large() -> ApiError {
 
 async fn route(server: &Arc<ApiServer>, req: Request<Body>) -> Result<Response<Body>, ApiError> {
     let (parts, body) = req.into_parts();
-    let path = parts.uri.path();
+    let path = parts.uri.path().to_string();
+    let path = path.as_str();
     let query = handlers::Query::parse(parts.uri.query());
     if let Some(r) = health::handle(server, path, &query).await {
         return Ok(r);
     }
     if let Some(r) = discovery::openapi(server, path, &parts.headers) {
         return r;
+    }
+    if join::is_join_path(path) {
+        let bytes = read_body(body).await?;
+        return join::handle(server, &parts.method, path, &bytes);
     }
     let target = request_info::parse(path).ok_or_else(|| {
         ApiError::new(
@@ -131,6 +148,12 @@ async fn route(server: &Arc<ApiServer>, req: Request<Body>) -> Result<Response<B
         }
         request_info::Target::GroupDiscovery { group, version } => {
             discovery::group(server, &group, version.as_deref(), &parts.method)
+        }
+        request_info::Target::Resource(rp) if node_proxy::is_node_proxy(&rp) => {
+            node_proxy::node_proxy(server, rp, &parts.method, parts.uri.query()).await
+        }
+        request_info::Target::Resource(rp) if node_proxy::is_pod_connect(&rp) => {
+            node_proxy::pod_connect(server, rp, Request::from_parts(parts, body)).await
         }
         request_info::Target::Resource(rp) => {
             let declared = parts
@@ -199,7 +222,7 @@ pub async fn serve(
             );
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let _ = builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .await;
         });
     }

@@ -1,7 +1,14 @@
-//! `pods/log`: finds the pod's node and container, then streams the
-//! kubelet's `/containerLogs` answer back to the client. The API server
-//! connects to the kubelet over TLS, verifying it against the cluster CA
-//! and presenting its own client certificate.
+//! The pod subresources served by the pod's kubelet: `pods/log` (the
+//! kubelet's `/containerLogs` answer streamed back) and `pods/exec`,
+//! `pods/attach`, `pods/portforward` (upgraded connections relayed byte
+//! for byte to the kubelet's `/exec`, `/attach`, `/portForward`). The API
+//! server connects to the kubelet over TLS, verifying it against the
+//! cluster CA and presenting its own client certificate.
+//!
+//! An upgrade is relayed only after the kubelet has answered 101: any
+//! other answer becomes an error `Status` and the client's connection is
+//! never switched (an upgraded connection left open to the kubelet after a
+//! failed upgrade was CVE-2018-1002105).
 
 use std::sync::Arc;
 
@@ -10,10 +17,12 @@ use http::{Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, Reason};
 use crate::registry::Registry;
 
 use super::handlers::Query;
+use super::request_info::ResourcePath;
+use super::ApiServer;
 
 /// Query parameters `kubectl logs` sends that the kubelet understands.
 const PASSED_THROUGH: &[&str] = &[
@@ -77,6 +86,84 @@ fn kubelet_address(node: &Value) -> ApiResult<(String, u16)> {
     Ok((ip.to_string(), port as u16))
 }
 
+/// A fresh HTTP/1.1 connection to the kubelet of `node_name`, over TLS.
+struct KubeletConnection {
+    sender: hyper::client::conn::http1::SendRequest<Body>,
+    host: String,
+    port: u16,
+}
+
+impl KubeletConnection {
+    async fn open(
+        registry: &Registry,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        node_name: &str,
+        url: &str,
+    ) -> ApiResult<KubeletConnection> {
+        let nodes = registry.find("", "v1", "nodes").expect("nodes are served");
+        let node = registry.get(nodes.as_ref(), None, node_name).await?;
+        let (host, port) = kubelet_address(&node)?;
+        let tls = tls.ok_or_else(|| ApiError::internal("no client credentials for kubelets"))?;
+        let unreachable =
+            |e: String| ApiError::internal(format!("Get \"https://{host}:{port}{url}\": {e}"));
+        let tcp = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tokio::net::TcpStream::connect((host.as_str(), port)),
+        )
+        .await
+        .map_err(|_| unreachable("dial timeout".into()))?
+        .map_err(|e| unreachable(e.to_string()))?;
+        let server_name = rustls::pki_types::ServerName::try_from(host.clone())
+            .map_err(|e| unreachable(e.to_string()))?;
+        let stream = tokio_rustls::TlsConnector::from(tls)
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        tokio::spawn(conn.with_upgrades());
+        Ok(KubeletConnection { sender, host, port })
+    }
+
+    async fn send(
+        &mut self,
+        req: http::Request<Body>,
+    ) -> ApiResult<Response<hyper::body::Incoming>> {
+        let (host, port) = (&self.host, self.port);
+        let path = req.uri().to_string();
+        self.sender
+            .send_request(req)
+            .await
+            .map_err(|e| ApiError::internal(format!("Get \"https://{host}:{port}{path}\": {e}")))
+    }
+}
+
+/// A kubelet's error answer as the `Status` the client sees.
+async fn kubelet_error(resp: Response<hyper::body::Incoming>) -> ApiError {
+    use http_body_util::BodyExt;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let message = String::from_utf8_lossy(&body).trim().to_string();
+    match status {
+        StatusCode::NOT_FOUND => ApiError::new(Reason::NotFound, message),
+        s if s.is_client_error() => ApiError::bad_request(message),
+        _ => ApiError::internal(message),
+    }
+}
+
+fn assigned_node<'a>(pod: &'a Value, name: &str) -> ApiResult<&'a str> {
+    pod["spec"]["nodeName"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("pod {name} does not have a host assigned")))
+}
+
 pub async fn pod_log(
     registry: &Registry,
     kubelet_tls: Option<Arc<rustls::ClientConfig>>,
@@ -87,17 +174,7 @@ pub async fn pod_log(
     let pods = registry.find("", "v1", "pods").expect("pods are served");
     let pod = registry.get(pods.as_ref(), Some(ns), name).await?;
     let container = pick_container(&pod, name, query.get("container"))?;
-    let node_name = pod["spec"]["nodeName"]
-        .as_str()
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request(format!("pod {name} does not have a host assigned"))
-        })?;
-    let nodes = registry.find("", "v1", "nodes").expect("nodes are served");
-    let node = registry.get(nodes.as_ref(), None, node_name).await?;
-    let (host, port) = kubelet_address(&node)?;
-    let tls =
-        kubelet_tls.ok_or_else(|| ApiError::internal("no client credentials for kubelets"))?;
+    let node_name = assigned_node(&pod, name)?;
     let mut url = format!("/containerLogs/{ns}/{name}/{container}");
     let passed: Vec<String> = PASSED_THROUGH
         .iter()
@@ -107,54 +184,158 @@ pub async fn pod_log(
         url.push('?');
         url.push_str(&passed.join("&"));
     }
-    let unreachable =
-        |e: String| ApiError::internal(format!("Get \"https://{host}:{port}{url}\": {e}"));
-    let tcp = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        tokio::net::TcpStream::connect((host.as_str(), port)),
-    )
-    .await
-    .map_err(|_| unreachable("dial timeout".into()))?
-    .map_err(|e| unreachable(e.to_string()))?;
-    let server_name = rustls::pki_types::ServerName::try_from(host.clone())
-        .map_err(|e| unreachable(e.to_string()))?;
-    let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(server_name, tcp)
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    tokio::spawn(conn);
+    let mut conn = KubeletConnection::open(registry, kubelet_tls, node_name, &url).await?;
     let req = http::Request::get(&url)
-        .header("host", format!("{host}:{port}"))
-        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .header("host", format!("{}:{}", conn.host, conn.port))
+        .body(Body::empty())
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
-    let status = resp.status();
-    if !status.is_success() {
-        use http_body_util::BodyExt;
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
-        let message = String::from_utf8_lossy(&body).trim().to_string();
-        return Err(if status.is_client_error() {
-            ApiError::bad_request(message)
-        } else {
-            ApiError::internal(message)
-        });
+    let resp = conn.send(req).await?;
+    if !resp.status().is_success() {
+        return Err(kubelet_error(resp).await);
     }
     let mut out = Response::new(Body::new(resp.into_body()));
     *out.status_mut() = StatusCode::OK;
     out.headers_mut()
         .insert("content-type", "text/plain".parse().expect("valid"));
     Ok(out)
+}
+
+/// `pods/exec`, `pods/attach` and `pods/portforward`.
+pub fn is_pod_connect(rp: &ResourcePath) -> bool {
+    rp.group.is_empty()
+        && rp.resource == "pods"
+        && rp.name.is_some()
+        && matches!(
+            rp.subresource.as_deref(),
+            Some("exec" | "attach" | "portforward")
+        )
+}
+
+/// `nodes/<name>/proxy/<path>`.
+pub fn is_node_proxy(rp: &ResourcePath) -> bool {
+    rp.group.is_empty()
+        && rp.resource == "nodes"
+        && rp.name.is_some()
+        && rp.subresource.as_deref() == Some("proxy")
+}
+
+/// Relays a GET to a path of the node's kubelet (`/pods`,
+/// `/stats/summary`, `/healthz`, …) and streams its answer back.
+pub async fn node_proxy(
+    server: &ApiServer,
+    rp: ResourcePath,
+    method: &http::Method,
+    query: Option<&str>,
+) -> ApiResult<Response<Body>> {
+    if method != http::Method::GET {
+        return Err(ApiError::method_not_allowed(method.as_str(), "nodes/proxy"));
+    }
+    let node_name = rp.name.as_deref().expect("checked by is_node_proxy");
+    let mut url = format!("/{}", rp.proxy_path.as_deref().unwrap_or(""));
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    let mut conn = KubeletConnection::open(
+        &server.registry,
+        server.kubelet_tls.clone(),
+        node_name,
+        &url,
+    )
+    .await?;
+    let upstream = http::Request::get(&url)
+        .header("host", format!("{}:{}", conn.host, conn.port))
+        .body(Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let resp = conn.send(upstream).await?;
+    let (parts, body) = resp.into_parts();
+    let mut out = Response::new(Body::new(body));
+    *out.status_mut() = parts.status;
+    if let Some(ct) = parts.headers.get(http::header::CONTENT_TYPE) {
+        out.headers_mut()
+            .insert(http::header::CONTENT_TYPE, ct.clone());
+    }
+    Ok(out)
+}
+
+/// Headers that describe the hop to the API server, not the request.
+const NOT_RELAYED: &[&str] = &["host", "authorization", "content-length"];
+
+/// Relays an upgrade request for a pod's streams to its kubelet.
+pub async fn pod_connect(
+    server: &ApiServer,
+    rp: ResourcePath,
+    mut req: http::Request<Body>,
+) -> ApiResult<Response<Body>> {
+    let ns = rp.namespace.as_deref().unwrap_or("default");
+    let name = rp.name.as_deref().expect("checked by is_pod_connect");
+    let sub = rp
+        .subresource
+        .as_deref()
+        .expect("checked by is_pod_connect");
+    if !matches!(*req.method(), http::Method::GET | http::Method::POST) {
+        return Err(ApiError::method_not_allowed(req.method().as_str(), "pods"));
+    }
+    let registry = &server.registry;
+    let pods = registry.find("", "v1", "pods").expect("pods are served");
+    let pod = registry.get(pods.as_ref(), Some(ns), name).await?;
+    let query = Query::parse(req.uri().query());
+    let raw_query = req.uri().query().unwrap_or("").to_string();
+    let url = match sub {
+        "portforward" => format!("/portForward/{ns}/{name}?{raw_query}"),
+        _ => {
+            let container = pick_container(&pod, name, query.get("container"))?;
+            let phase = pod["status"]["phase"].as_str().unwrap_or("");
+            if phase == "Succeeded" || phase == "Failed" {
+                let verb = if sub == "exec" {
+                    "exec into"
+                } else {
+                    "attach to"
+                };
+                return Err(ApiError::bad_request(format!(
+                    "cannot {verb} a container in a completed pod; current phase is {phase}"
+                )));
+            }
+            let path = if sub == "exec" { "exec" } else { "attach" };
+            format!("/{path}/{ns}/{name}/{container}?{raw_query}")
+        }
+    };
+    if !req.headers().contains_key(http::header::UPGRADE) {
+        return Err(ApiError::bad_request("Upgrade request required"));
+    }
+    let node_name = assigned_node(&pod, name)?;
+    let mut conn =
+        KubeletConnection::open(registry, server.kubelet_tls.clone(), node_name, &url).await?;
+    let mut upstream = http::Request::builder()
+        .method(req.method().clone())
+        .uri(&url)
+        .header("host", format!("{}:{}", conn.host, conn.port));
+    for (k, v) in req.headers() {
+        if !NOT_RELAYED.contains(&k.as_str()) {
+            upstream = upstream.header(k, v);
+        }
+    }
+    let upstream = upstream
+        .body(Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let resp = conn.send(upstream).await?;
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Err(kubelet_error(resp).await);
+    }
+    let mut answer = Response::new(Body::empty());
+    *answer.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    for (k, v) in resp.headers() {
+        answer.headers_mut().append(k, v.clone());
+    }
+    let client_side = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let (Ok(client), Ok(kubelet)) = tokio::join!(client_side, hyper::upgrade::on(resp)) else {
+            return;
+        };
+        let (mut client, mut kubelet) = (TokioIo::new(client), TokioIo::new(kubelet));
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut kubelet).await;
+    });
+    Ok(answer)
 }
 
 fn encode(v: &str) -> String {

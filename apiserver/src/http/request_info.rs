@@ -24,6 +24,8 @@ pub struct ResourcePath {
     pub resource: String,
     pub name: Option<String>,
     pub subresource: Option<String>,
+    /// What follows a `proxy` subresource (`nodes/<n>/proxy/<path>`).
+    pub proxy_path: Option<String>,
 }
 
 /// `None` when the path is not an API path at all.
@@ -83,6 +85,12 @@ pub fn parse(path: &str) -> Option<Target> {
             p.resource = r.to_string();
             p.name = Some(n.to_string());
         }
+        [r, n, "proxy", tail @ ..] if !tail.is_empty() => {
+            p.resource = r.to_string();
+            p.name = Some(n.to_string());
+            p.subresource = Some("proxy".into());
+            p.proxy_path = Some(tail.join("/"));
+        }
         [r, n, s] => {
             p.resource = r.to_string();
             p.name = Some(n.to_string());
@@ -102,6 +110,14 @@ mod tests {
             Some(Target::Resource(r)) => r,
             other => panic!("{path}: {other:?}"),
         }
+    }
+
+    #[test]
+    fn proxy_subresources_keep_the_rest_of_the_path() {
+        let r = res("/api/v1/nodes/n1/proxy/stats/summary");
+        assert_eq!(r.subresource.as_deref(), Some("proxy"));
+        assert_eq!(r.proxy_path.as_deref(), Some("stats/summary"));
+        assert_eq!(res("/api/v1/nodes/n1/proxy").proxy_path, None);
     }
 
     #[test]

@@ -31,6 +31,20 @@ pub fn main(request: &Path) -> i32 {
             return EXEC_FAILED;
         }
     };
+    // With a terminal, the process gets it as its controlling terminal (a
+    // shell needs one for job control): a session of its own, inherited
+    // by the process the tenant builder forks.
+    if rustix::termios::isatty(std::io::stdin()) {
+        let ctty = nix::unistd::setsid()
+            .map_err(|e| e.to_string())
+            .and_then(|_| {
+                rustix::process::ioctl_tiocsctty(std::io::stdin()).map_err(|e| e.to_string())
+            });
+        if let Err(e) = ctty {
+            eprintln!("taking the terminal: {e}");
+            return EXEC_FAILED;
+        }
+    }
     if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
         eprintln!("becoming a child subreaper: {e}");
         return EXEC_FAILED;

@@ -529,7 +529,7 @@ impl Runtime for YoukiRuntime {
     }
 
     async fn exec(&self, container_id: &str, request: ExecRequest) -> Result<StreamSession> {
-        self.running(container_id)?;
+        let (_, started) = self.running(container_id)?;
         if request.cmd.is_empty() {
             return Err(RuntimeError::invalid("exec needs a command"));
         }
@@ -546,7 +546,8 @@ impl Runtime for YoukiRuntime {
         )?;
         let mut cmd = tokio::process::Command::new(&self.opts.helper.program);
         cmd.args(&self.opts.helper.exec_args).arg(&req_path);
-        crate::streams::spawn_exec(cmd, &request, req_path)
+        let pts = PathBuf::from(format!("/proc/{}/root/dev/pts", started.pid));
+        crate::streams::spawn_exec(cmd, &request, Some(&pts), req_path)
     }
 
     async fn attach(&self, container_id: &str, stdin: bool) -> Result<StreamSession> {

@@ -114,13 +114,22 @@ pub struct Nodes;
 impl Strategy for Nodes {
     fn descriptor(&self) -> &ResourceDescriptor {
         static D: ResourceDescriptor = ResourceDescriptor {
-            subresources: &[Subresource {
-                name: "status",
-                group: "",
-                version: "v1",
-                kind: "Node",
-                verbs: STATUS_VERBS,
-            }],
+            subresources: &[
+                Subresource {
+                    name: "status",
+                    group: "",
+                    version: "v1",
+                    kind: "Node",
+                    verbs: STATUS_VERBS,
+                },
+                Subresource {
+                    name: "proxy",
+                    group: "",
+                    version: "v1",
+                    kind: "NodeProxyOptions",
+                    verbs: &["get"],
+                },
+            ],
             ..core_kind("Node", "nodes", "node", false, &["no"])
         };
         &D

@@ -45,6 +45,27 @@ impl Strategy for Pods {
                     verbs: &["get"],
                 },
                 Subresource {
+                    name: "exec",
+                    group: "",
+                    version: "v1",
+                    kind: "PodExecOptions",
+                    verbs: &["create", "get"],
+                },
+                Subresource {
+                    name: "attach",
+                    group: "",
+                    version: "v1",
+                    kind: "PodAttachOptions",
+                    verbs: &["create", "get"],
+                },
+                Subresource {
+                    name: "portforward",
+                    group: "",
+                    version: "v1",
+                    kind: "PodPortForwardOptions",
+                    verbs: &["create", "get"],
+                },
+                Subresource {
                     name: "eviction",
                     group: "policy",
                     version: "v1",
