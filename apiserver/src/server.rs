@@ -38,6 +38,12 @@ pub struct Config {
     pub history_window: std::time::Duration,
     /// Use these etcd endpoints instead of the embedded store.
     pub etcd: Option<EtcdConfig>,
+    /// Pods get NoExecute tolerations of the `not-ready` and `unreachable`
+    /// taints for this long unless they set their own
+    /// (`--default-not-ready-toleration-seconds`,
+    /// `--default-unreachable-toleration-seconds`).
+    pub default_not_ready_toleration_seconds: i64,
+    pub default_unreachable_toleration_seconds: i64,
 }
 
 /// Where an etcd-backed server keeps its objects.
@@ -160,8 +166,12 @@ pub async fn run(
         .map(|k| Registry::prefix(k.as_ref(), None))
         .collect();
     let storage: Arc<dyn Storage> = Cacher::new(store, prefixes, cacher_options);
-    let registry =
-        Arc::new(Registry::new(storage, &config.service_cidr).map_err(ServerError::Config)?);
+    let mut registry = Registry::new(storage, &config.service_cidr).map_err(ServerError::Config)?;
+    registry.pod_admission = crate::registry::PodAdmission {
+        not_ready_toleration_seconds: config.default_not_ready_toleration_seconds,
+        unreachable_toleration_seconds: config.default_unreachable_toleration_seconds,
+    };
+    let registry = Arc::new(registry);
     let server = Arc::new(ApiServer {
         registry: registry.clone(),
         ready: false.into(),

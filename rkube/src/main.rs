@@ -29,6 +29,8 @@ enum Command {
     Server(ServerArgs),
     /// Run a node (kubelet) that joins a remote server with a token.
     Agent(AgentArgs),
+    /// Run the controller-manager against an API server.
+    ControllerManager(ControllerManagerArgs),
     /// Measure parts of rkube on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -137,8 +139,89 @@ struct ServerArgs {
     /// Run only the control plane: no kubelet on this machine.
     #[arg(long)]
     disable_agent: bool,
+    /// Do not run the controller-manager in this process.
+    #[arg(long)]
+    disable_controller_manager: bool,
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    disable_scheduler: bool,
+    /// Pods tolerate a `not-ready` node for this long by default.
+    #[arg(long, default_value_t = 300)]
+    default_not_ready_toleration_seconds: i64,
+    /// Pods tolerate an `unreachable` node for this long by default.
+    #[arg(long, default_value_t = 300)]
+    default_unreachable_toleration_seconds: i64,
+    #[command(flatten)]
+    controllers: ControllerArgs,
     #[command(flatten)]
     node: NodeArgs,
+}
+
+/// The controller-manager's settings (upstream's flag names).
+#[derive(clap::Args, Clone)]
+struct ControllerArgs {
+    /// How long a node may go without renewing its Lease before it is
+    /// marked `Ready=Unknown` (e.g. `40s`, `1m`).
+    #[arg(long, default_value = "40s", value_parser = parse_duration)]
+    node_monitor_grace_period: std::time::Duration,
+    /// Terminated pods kept before the oldest are deleted.
+    #[arg(long, default_value_t = 12_500)]
+    terminated_pod_gc_threshold: usize,
+}
+
+impl ControllerArgs {
+    fn options(&self) -> controllers::ControllerOptions {
+        controllers::ControllerOptions {
+            node_monitor_grace_period: self.node_monitor_grace_period,
+            terminated_pod_gc_threshold: self.terminated_pod_gc_threshold,
+        }
+    }
+}
+
+/// A remote control-plane component's connection.
+#[derive(clap::Args)]
+struct ComponentArgs {
+    /// Kubeconfig of the API server to work against.
+    #[arg(long)]
+    kubeconfig: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ControllerManagerArgs {
+    #[command(flatten)]
+    component: ComponentArgs,
+    #[command(flatten)]
+    controllers: ControllerArgs,
+}
+
+/// Go-style durations as upstream flags take them: `40s`, `1m30s`, `500ms`, `2h`.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let bad = || format!("invalid duration {s:?}: use e.g. 40s, 1m30s, 500ms");
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "h" => std::time::Duration::from_secs(3600),
+            "m" => std::time::Duration::from_secs(60),
+            "s" => std::time::Duration::from_secs(1),
+            "ms" => std::time::Duration::from_millis(1),
+            _ => return Err(bad()),
+        };
+        total += unit * n as u32;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
 }
 
 #[derive(clap::Args)]
@@ -210,6 +293,14 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => runtime.block_on(server(args)),
         Command::Agent(args) => runtime.block_on(agent(args)),
+        Command::ControllerManager(args) => runtime.block_on(async move {
+            let client = kube_client(&args.component.kubeconfig).await?;
+            let opts = args.controllers.options();
+            tokio::select! {
+                _ = lead("kube-controller-manager", client, move |c| controllers::run(c, opts.clone())) => Ok(()),
+                _ = shutdown_signal() => Ok(()),
+            }
+        }),
         Command::Bench(BenchCommand::Runtime(args)) => runtime.block_on(bench_runtime(args)),
         Command::Images(args) => runtime.block_on(images_command(args)),
     }
@@ -239,6 +330,8 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         service_cidr: args.service_cluster_ip_range,
         tls_san: args.tls_san,
         advertise_address: args.advertise_address,
+        default_not_ready_toleration_seconds: args.default_not_ready_toleration_seconds,
+        default_unreachable_toleration_seconds: args.default_unreachable_toleration_seconds,
         history_window: std::time::Duration::from_secs(args.history_window_seconds),
         etcd,
     };
@@ -246,6 +339,18 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         .write_kubeconfig
         .clone()
         .unwrap_or_else(|| config.data_dir.join("admin.kubeconfig"));
+    let mut control_plane = Vec::new();
+    if !args.disable_controller_manager {
+        let opts = args.controllers.options();
+        let kubeconfig = kubeconfig.clone();
+        control_plane.push(tokio::spawn(async move {
+            let client = wait_for_api(&kubeconfig).await;
+            lead("kube-controller-manager", client, move |c| {
+                controllers::run(c, opts.clone())
+            })
+            .await
+        }));
+    }
     let kubelet = (!args.disable_agent).then(|| {
         let identity = NodeIdentity {
             kubeconfig,
@@ -260,6 +365,9 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     // Containers keep running: their shims outlive this process.
     if let Some(k) = kubelet {
         k.abort();
+    }
+    for c in control_plane {
+        c.abort();
     }
     result
 }
@@ -340,14 +448,7 @@ async fn run_kubelet(
 ) -> anyhow::Result<()> {
     use ::runtime::cni;
     let result: anyhow::Result<()> = async {
-        let client = loop {
-            if let Ok(c) = kube_client(&identity.kubeconfig).await {
-                if c.apiserver_version().await.is_ok() {
-                    break c;
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        };
+        let client = wait_for_api(&identity.kubeconfig).await;
         let node_name = node_name(args.node_name)?;
         let runtime_dir = data_dir.join("runtime");
         let cni = cni::Cni::new(cni::CniConfig {
@@ -402,6 +503,33 @@ async fn run_kubelet(
         tracing::error!("kubelet: {e:#}");
     }
     result
+}
+
+/// A client for the API server of `kubeconfig`, once it answers.
+async fn wait_for_api(kubeconfig: &std::path::Path) -> kube::Client {
+    loop {
+        if let Ok(c) = kube_client(kubeconfig).await {
+            if c.apiserver_version().await.is_ok() {
+                return c;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `work` whenever this process holds the `lease` leader lease.
+async fn lead<F, Fut>(lease: &str, client: kube::Client, work: F)
+where
+    F: Fn(kube::Client) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "rkube".into());
+    let identity = format!("{host}_{}", std::process::id());
+    let election = controllers::leader::LeaderElection::new(client.clone(), lease, &identity);
+    election.run(|| work(client.clone())).await
 }
 
 async fn kube_client(path: &std::path::Path) -> anyhow::Result<kube::Client> {
@@ -567,4 +695,21 @@ async fn images_command(args: ImagesArgs) -> anyhow::Result<()> {
         ImagesCommand::BuildTest { .. } => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_read_like_upstream_flags() {
+        assert_eq!(parse_duration("40s"), Ok(Duration::from_secs(40)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        for bad in ["", "40", "s", "4x", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -45,3 +45,21 @@ fn an_unknown_subcommand_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-command"));
 }
+
+#[test]
+fn a_malformed_duration_flag_is_a_usage_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let args = [
+        "server",
+        "--data-dir",
+        data_dir,
+        "--node-monitor-grace-period",
+        "soon",
+    ];
+    let out = rkube(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--node-monitor-grace-period"), "{stderr}");
+    assert!(stderr.contains("invalid duration"), "{stderr}");
+}

@@ -156,14 +156,43 @@ async fn components(server: &Arc<ApiServer>) -> Vec<Value> {
     vec![
         component(
             "controller-manager",
-            Err("the controller-manager is not part of this rkube build yet".into()),
+            leader_health(server, "kube-controller-manager").await,
         ),
-        component(
-            "scheduler",
-            Err("the scheduler is not part of this rkube build yet".into()),
-        ),
+        component("scheduler", leader_health(server, "kube-scheduler").await),
         component(&datastore, storage),
     ]
+}
+
+/// A component is healthy while some instance holds its leader-election
+/// Lease (in kube-system) and keeps renewing it.
+async fn leader_health(server: &Arc<ApiServer>, lease: &str) -> Result<String, String> {
+    let kind = server
+        .registry
+        .find("coordination.k8s.io", "v1", "leases")
+        .ok_or("leases are not served")?;
+    let obj = server
+        .registry
+        .get(kind.as_ref(), Some("kube-system"), lease)
+        .await
+        .map_err(|_| format!("no instance holds the {lease} lease"))?;
+    lease_freshness(&obj, time::OffsetDateTime::now_utc())
+}
+
+/// `Ok` when the Lease's holder renewed it within its duration.
+pub fn lease_freshness(lease: &Value, now: time::OffsetDateTime) -> Result<String, String> {
+    let spec = &lease["spec"];
+    let holder = spec["holderIdentity"].as_str().unwrap_or("");
+    let renewed = spec["renewTime"]
+        .as_str()
+        .and_then(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        })
+        .ok_or("the lease was never renewed")?;
+    let duration = time::Duration::seconds(spec["leaseDurationSeconds"].as_i64().unwrap_or(15));
+    if holder.is_empty() || renewed + duration < now {
+        return Err(format!("the leader ({holder}) stopped renewing its lease"));
+    }
+    Ok("ok".into())
 }
 
 pub async fn component_statuses(

@@ -30,6 +30,23 @@ pub struct Registry {
     pub services: ServiceAllocators,
     /// Wakes the namespace finalizer when a namespace starts terminating.
     pub namespace_deleted: tokio::sync::Notify,
+    pub pod_admission: PodAdmission,
+}
+
+/// What admission adds to new pods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PodAdmission {
+    pub not_ready_toleration_seconds: i64,
+    pub unreachable_toleration_seconds: i64,
+}
+
+impl Default for PodAdmission {
+    fn default() -> Self {
+        PodAdmission {
+            not_ready_toleration_seconds: 300,
+            unreachable_toleration_seconds: 300,
+        }
+    }
 }
 
 impl Registry {
@@ -39,6 +56,7 @@ impl Registry {
             kinds: kinds::all(),
             services: ServiceAllocators::new(service_cidr)?,
             namespace_deleted: tokio::sync::Notify::new(),
+            pod_admission: PodAdmission::default(),
         })
     }
 

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map, Value};
 
-use super::options::{DeleteOptions, FieldValidation, ListOptions, RvMatch, WriteOptions};
+use super::options::{
+    DeleteOptions, FieldValidation, ListOptions, Propagation, RvMatch, WriteOptions,
+};
 use super::patch::{self, PatchType};
 use super::strategy::Strategy;
 use super::Registry;
@@ -630,7 +632,24 @@ impl Registry {
         let step = |kv: &KeyValue| -> Result<Update, StorageError> {
             let obj = Registry::decode_as(s, kv).map_err(|e| StorageError::Internal(e.message))?;
             let grace = graceful_period(d.kind, &obj, opts.grace_period_seconds);
-            let pending_finalizers = !meta::finalizers(&obj).is_empty()
+            // Orphan and Foreground propagation are finalizers the garbage
+            // collector acts on (a namespace's deletion has its own).
+            let gc_finalizer = match opts.propagation {
+                _ if d.kind == "Namespace" => None,
+                Some(Propagation::Foreground) => Some(("foregroundDeletion", "orphan")),
+                Some(Propagation::Orphan) => Some(("orphan", "foregroundDeletion")),
+                _ => None,
+            };
+            let mut finalizers = meta::finalizers(&obj);
+            let finalizers_changed = match gc_finalizer {
+                Some((add, replaced)) if !finalizers.iter().any(|f| f == add) => {
+                    finalizers.retain(|f| f != replaced);
+                    finalizers.push(add.to_string());
+                    true
+                }
+                _ => false,
+            };
+            let pending_finalizers = !finalizers.is_empty()
                 || (d.kind == "Namespace"
                     && obj
                         .pointer("/spec/finalizers")
@@ -643,6 +662,9 @@ impl Registry {
             let mut new = obj.clone();
             let m = meta::metadata_mut(&mut new);
             m.remove("resourceVersion");
+            if finalizers_changed {
+                m.insert("finalizers".into(), json!(finalizers));
+            }
             if !m.contains_key("deletionTimestamp") {
                 let at = if grace > 0 {
                     rfc3339_after(grace)
@@ -653,7 +675,7 @@ impl Registry {
                 m.insert("deletionGracePeriodSeconds".into(), json!(grace));
             } else if grace == 0 && pending_finalizers {
                 m.insert("deletionGracePeriodSeconds".into(), json!(0));
-            } else if grace == 0 {
+            } else if grace == 0 && !finalizers_changed {
                 return Ok(Update::Delete);
             }
             if d.kind == "Namespace" {

@@ -6,7 +6,9 @@ use openapi::{ResourceDescriptor, Subresource};
 use serde_json::{json, Value};
 
 use super::{ALL_VERBS, STATUS_VERBS};
+use crate::error::ApiResult;
 use crate::registry::strategy::{copy_field, roundtrip, Strategy};
+use crate::registry::{PodAdmission, Registry};
 
 pub struct Pods;
 
@@ -81,6 +83,11 @@ impl Strategy for Pods {
         roundtrip::<k8s_openapi::api::core::v1::Pod>(obj)
     }
 
+    fn admit_create(&self, registry: &Registry, obj: &mut Value) -> ApiResult<()> {
+        add_default_tolerations(obj, &registry.pod_admission);
+        Ok(())
+    }
+
     fn prepare_for_create(&self, obj: &mut Value) {
         let qos = qos_class(obj.get("spec").unwrap_or(&Value::Null));
         obj["status"] = json!({"phase": "Pending", "qosClass": qos});
@@ -88,6 +95,52 @@ impl Strategy for Pods {
 
     fn prepare_for_update(&self, obj: &mut Value, old: &Value) {
         copy_field(obj, old, "status");
+    }
+}
+
+/// Upstream's DefaultTolerationSeconds admission: a pod that does not
+/// tolerate the `not-ready` / `unreachable` NoExecute taints itself gets
+/// bounded tolerations of them, so it leaves a failed node after a while.
+pub fn add_default_tolerations(pod: &mut Value, admission: &PodAdmission) {
+    let defaults = [
+        (
+            "node.kubernetes.io/not-ready",
+            admission.not_ready_toleration_seconds,
+        ),
+        (
+            "node.kubernetes.io/unreachable",
+            admission.unreachable_toleration_seconds,
+        ),
+    ];
+    let existing = pod["spec"]["tolerations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let covers = |key: &str| {
+        existing.iter().any(|t| {
+            let effect_ok = t["effect"]
+                .as_str()
+                .is_none_or(|e| e.is_empty() || e == "NoExecute");
+            let key_ok = match t["operator"].as_str() {
+                Some("Exists") => t["key"].as_str().is_none_or(|k| k.is_empty() || k == key),
+                _ => t["key"] == key,
+            };
+            effect_ok && key_ok
+        })
+    };
+    let mut tolerations = existing.clone();
+    for (key, seconds) in defaults {
+        if !covers(key) {
+            tolerations.push(json!({
+                "key": key,
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": seconds,
+            }));
+        }
+    }
+    if tolerations.len() != existing.len() && pod["spec"].is_object() {
+        pod["spec"]["tolerations"] = Value::Array(tolerations);
     }
 }
 
@@ -132,6 +185,30 @@ pub fn qos_class(spec: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn new_pods_tolerate_node_failures_for_a_while_unless_they_say_otherwise() {
+        let admission = PodAdmission {
+            not_ready_toleration_seconds: 300,
+            unreachable_toleration_seconds: 30,
+        };
+        let mut pod = json!({"spec": {"containers": []}});
+        add_default_tolerations(&mut pod, &admission);
+        let t = pod["spec"]["tolerations"].as_array().unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[1]["key"], "node.kubernetes.io/unreachable");
+        assert_eq!(t[1]["tolerationSeconds"], 30);
+        // A pod tolerating everything keeps exactly its own tolerations.
+        let mut all = json!({"spec": {"tolerations": [{"operator": "Exists"}]}});
+        add_default_tolerations(&mut all, &admission);
+        assert_eq!(all["spec"]["tolerations"].as_array().unwrap().len(), 1);
+        let mut own = json!({"spec": {"tolerations": [
+            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 5}]}});
+        add_default_tolerations(&mut own, &admission);
+        let t = own["spec"]["tolerations"].as_array().unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0]["tolerationSeconds"], 5);
+    }
 
     #[test]
     fn qos_classes() {
