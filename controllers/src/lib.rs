@@ -11,6 +11,8 @@
 //! [`leader`] elects one active manager among several servers.
 
 pub mod cache;
+pub mod deployments;
+pub mod disruption;
 pub mod endpoints;
 pub mod events;
 pub mod gc;
@@ -60,6 +62,8 @@ pub async fn run(client: kube::Client, opts: ControllerOptions) {
     tokio::join!(
         replicas::run::<ReplicationController>(client.clone()),
         replicas::run::<ReplicaSet>(client.clone()),
+        deployments::run(client.clone()),
+        disruption::run(client.clone()),
         gc::run(client.clone()),
         serviceaccounts::run(client.clone()),
         endpoints::run(client.clone()),
