@@ -409,3 +409,34 @@ fn kubelet_serves_pods_and_stats_summary_through_the_node_proxy() {
     ]);
     assert_eq!(healthz, "ok");
 }
+
+/// The first steps a user takes: `kubectl run` (the scheduler places the
+/// pod), then exec into it to reach another pod.
+#[test]
+fn kubectl_run_pod_should_create_a_pod_from_an_image_when_restart_is_never() {
+    let node = Node::start();
+    let c = &node.cluster;
+    let image = format!("--image={}", node.image());
+    c.ok(&[
+        "run",
+        "once",
+        "--restart=Never",
+        &image,
+        "--",
+        "sh",
+        "-c",
+        "echo hello-run",
+    ]);
+    node.wait_pod("once", "the pod to succeed", |p| phase(p) == "Succeeded");
+    assert_eq!(node.pod("once")["spec"]["nodeName"], node.name.as_str());
+    assert_eq!(c.ok(&["logs", "once"]), "hello-run\n");
+    c.ok(&["run", "b", &image, "--", "sleep", "3600"]);
+    c.ok(&["run", "other", &image, "--", "sleep", "3600"]);
+    node.wait_pod("b", "b to run", running);
+    let other = node.wait_pod("other", "other to run", running);
+    let ip = other["status"]["podIP"].as_str().unwrap().to_string();
+    let ping = c.ok(&["exec", "b", "--", "ping", "-c1", "-W5", &ip]);
+    assert!(ping.contains("1 packets received"), "{ping}");
+    let events = c.ok(&["get", "events", "--field-selector", "involvedObject.name=b"]);
+    assert!(events.contains("Scheduled"), "{events}");
+}

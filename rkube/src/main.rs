@@ -31,6 +31,8 @@ enum Command {
     Agent(AgentArgs),
     /// Run the controller-manager against an API server.
     ControllerManager(ControllerManagerArgs),
+    /// Run the scheduler against an API server.
+    Scheduler(ComponentArgs),
     /// Measure parts of rkube on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -293,6 +295,13 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Server(args) => runtime.block_on(server(args)),
         Command::Agent(args) => runtime.block_on(agent(args)),
+        Command::Scheduler(args) => runtime.block_on(async move {
+            let client = kube_client(&args.kubeconfig).await?;
+            tokio::select! {
+                _ = lead("kube-scheduler", client, |c| scheduler::run(c, Default::default())) => Ok(()),
+                _ = shutdown_signal() => Ok(()),
+            }
+        }),
         Command::ControllerManager(args) => runtime.block_on(async move {
             let client = kube_client(&args.component.kubeconfig).await?;
             let opts = args.controllers.options();
@@ -347,6 +356,16 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
             let client = wait_for_api(&kubeconfig).await;
             lead("kube-controller-manager", client, move |c| {
                 controllers::run(c, opts.clone())
+            })
+            .await
+        }));
+    }
+    if !args.disable_scheduler {
+        let kubeconfig = kubeconfig.clone();
+        control_plane.push(tokio::spawn(async move {
+            let client = wait_for_api(&kubeconfig).await;
+            lead("kube-scheduler", client, |c| {
+                scheduler::run(c, Default::default())
             })
             .await
         }));
