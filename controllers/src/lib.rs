@@ -11,6 +11,7 @@
 //! [`leader`] elects one active manager among several servers.
 
 pub mod cache;
+pub mod daemonsets;
 pub mod deployments;
 pub mod disruption;
 pub mod endpoints;
@@ -63,6 +64,7 @@ pub async fn run(client: kube::Client, opts: ControllerOptions) {
         replicas::run::<ReplicationController>(client.clone()),
         replicas::run::<ReplicaSet>(client.clone()),
         deployments::run(client.clone()),
+        daemonsets::run(client.clone()),
         disruption::run(client.clone()),
         gc::run(client.clone()),
         serviceaccounts::run(client.clone()),
