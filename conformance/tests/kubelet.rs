@@ -634,6 +634,18 @@ fn configmap_updates_should_be_reflected_in_volume() {
         Duration::from_secs(60),
         || c.ok(&["logs", "watcher", "--tail=1"]).contains("value-2"),
     );
+    // A key removed from the ConfigMap leaves the volume; a new one appears.
+    c.ok(&[
+        "patch",
+        "configmap",
+        "live",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/data/data-1"},{"op":"add","path":"/data/data-3","value":"value-3"}]"#,
+    ]);
+    c.wait_for("the key set to change", Duration::from_secs(60), || {
+        c.ok(&["exec", "watcher", "--", "ls", "/etc/cm"]) == "data-3\n"
+    });
     c.ok(&["delete", "pod", "watcher", "--wait=true", "--timeout=60s"]);
 }
 

@@ -83,15 +83,17 @@ fn safe_relative(p: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// Writes `data` as files into `dir` (all keys, or just `items`).
-fn write_keys(
-    dir: &Path,
+/// Files of a projected volume: relative path → (contents, mode).
+type Payload = BTreeMap<PathBuf, (Vec<u8>, u32)>;
+
+/// Adds `data`'s keys (all, or just `items`) to `payload`.
+fn add_keys(
+    payload: &mut Payload,
     data: &BTreeMap<String, Vec<u8>>,
     items: Option<&Vec<KeyToPath>>,
     default_mode: i32,
     what: &str,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     match items {
         Some(items) => {
             for item in items {
@@ -99,14 +101,68 @@ fn write_keys(
                     format!("configmap/secret key {:?} not found in {what}", item.key)
                 })?;
                 let mode = item.mode.unwrap_or(default_mode) as u32;
-                write_file(&dir.join(safe_relative(&item.path)?), value, mode)?;
+                payload.insert(safe_relative(&item.path)?, (value.clone(), mode));
             }
         }
         None => {
             for (k, v) in data {
-                write_file(&dir.join(safe_relative(k)?), v, default_mode as u32)?;
+                payload.insert(safe_relative(k)?, (v.clone(), default_mode as u32));
             }
         }
+    }
+    Ok(())
+}
+
+/// The symlink inside a volume written by [`write_payload`] that points
+/// at the current generation of its files.
+const DATA_LINK: &str = "..data";
+
+/// Writes `payload` into `dir` the way upstream's atomic writer does: the
+/// files go to a fresh hidden directory, the `..data` symlink is switched
+/// to it in one rename, and each top-level name is a symlink through
+/// `..data`. A reader sees the old set or the new one, never a mix, and
+/// keys that were removed disappear.
+fn write_payload(dir: &Path, payload: &Payload) -> Result<(), String> {
+    let err = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    std::fs::create_dir_all(dir).map_err(|e| err(dir, e))?;
+    let link = dir.join(DATA_LINK);
+    let old_target = std::fs::read_link(&link).ok();
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let fresh = PathBuf::from(format!("..{stamp}"));
+    std::fs::create_dir_all(dir.join(&fresh)).map_err(|e| err(dir, e))?;
+    for (rel, (data, mode)) in payload {
+        write_file(&dir.join(&fresh).join(rel), data, *mode)?;
+    }
+    let tmp = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(&fresh, &tmp).map_err(|e| err(&tmp, e))?;
+    std::fs::rename(&tmp, &link).map_err(|e| err(&link, e))?;
+    let top: std::collections::BTreeSet<std::ffi::OsString> = payload
+        .keys()
+        .filter_map(|p| p.components().next())
+        .map(|c| c.as_os_str().to_os_string())
+        .collect();
+    for name in &top {
+        let visible = dir.join(name);
+        if std::fs::symlink_metadata(&visible).is_err() {
+            std::os::unix::fs::symlink(Path::new(DATA_LINK).join(name), &visible)
+                .map_err(|e| err(&visible, e))?;
+        }
+    }
+    // Names of the old payload that the new one no longer has.
+    for entry in std::fs::read_dir(dir).map_err(|e| err(dir, e))?.flatten() {
+        let name = entry.file_name();
+        let hidden = name.to_string_lossy().starts_with("..");
+        let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
+        if !hidden && is_link && !top.contains(&name) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    if let Some(old) = old_target.filter(|o| *o != fresh) {
+        let _ = std::fs::remove_dir_all(dir.join(old));
     }
     Ok(())
 }
@@ -170,35 +226,37 @@ pub fn prepare(
             out.insert(v.name.clone(), path);
             continue;
         }
+        let mut payload = Payload::new();
         if let Some(cm) = &v.config_map {
             let optional = cm.optional.unwrap_or(false);
             match sources.config_maps.get(&cm.name) {
-                Some(data) => write_keys(
-                    &dir,
+                Some(data) => add_keys(
+                    &mut payload,
                     data,
                     cm.items.as_ref(),
                     cm.default_mode.unwrap_or(0o644),
                     &cm.name,
                 )?,
-                None if optional => std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?,
+                None if optional => {}
                 None => return Err(format!("configmap \"{}\" not found", cm.name)),
             }
+            write_payload(&dir, &payload)?;
         } else if let Some(s) = &v.secret {
             let name = s.secret_name.clone().unwrap_or_default();
             let optional = s.optional.unwrap_or(false);
             match sources.secrets.get(&name) {
-                Some(data) => write_keys(
-                    &dir,
+                Some(data) => add_keys(
+                    &mut payload,
                     data,
                     s.items.as_ref(),
                     s.default_mode.unwrap_or(0o644),
                     &name,
                 )?,
-                None if optional => std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?,
+                None if optional => {}
                 None => return Err(format!("secret \"{name}\" not found in namespace \"{ns}\"")),
             }
+            write_payload(&dir, &payload)?;
         } else if let Some(d) = &v.downward_api {
-            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             for item in d.items.iter().flatten() {
                 let value = item
                     .field_ref
@@ -206,31 +264,28 @@ pub fn prepare(
                     .map(|f| downward_value(pod, &f.field_path))
                     .unwrap_or_default();
                 let mode = item.mode.or(d.default_mode).unwrap_or(0o644) as u32;
-                write_file(
-                    &dir.join(safe_relative(&item.path)?),
-                    value.as_bytes(),
-                    mode,
-                )?;
+                payload.insert(safe_relative(&item.path)?, (value.into_bytes(), mode));
             }
+            write_payload(&dir, &payload)?;
         } else if let Some(p) = &v.projected {
-            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
             let mode = p.default_mode.unwrap_or(0o644);
             for src in p.sources.iter().flatten() {
                 if let Some(cm) = &src.config_map {
                     if let Some(data) = sources.config_maps.get(&cm.name) {
-                        write_keys(&dir, data, cm.items.as_ref(), mode, &cm.name)?;
+                        add_keys(&mut payload, data, cm.items.as_ref(), mode, &cm.name)?;
                     } else if !cm.optional.unwrap_or(false) {
                         return Err(format!("configmap \"{}\" not found", cm.name));
                     }
                 }
                 if let Some(s) = &src.secret {
                     if let Some(data) = sources.secrets.get(&s.name) {
-                        write_keys(&dir, data, s.items.as_ref(), mode, &s.name)?;
+                        add_keys(&mut payload, data, s.items.as_ref(), mode, &s.name)?;
                     } else if !s.optional.unwrap_or(false) {
                         return Err(format!("secret \"{}\" not found", s.name));
                     }
                 }
             }
+            write_payload(&dir, &payload)?;
         } else {
             // emptyDir (and kinds not supported yet, which get an empty
             // directory rather than failing the pod).
@@ -384,7 +439,9 @@ mod tests {
             path: "sub/file".into(),
             mode: Some(0o600),
         }];
-        write_keys(&dir, &data, Some(&items), 0o644, "cm").unwrap();
+        let mut payload = Payload::new();
+        add_keys(&mut payload, &data, Some(&items), 0o644, "cm").unwrap();
+        write_payload(&dir, &payload).unwrap();
         let p = dir.join("sub/file");
         assert_eq!(std::fs::read(&p).unwrap(), b"v");
         assert_eq!(
@@ -397,7 +454,35 @@ mod tests {
             path: "x".into(),
             mode: None,
         }];
-        assert!(write_keys(&dir, &data, Some(&missing), 0o644, "cm").is_err());
+        assert!(add_keys(&mut Payload::new(), &data, Some(&missing), 0o644, "cm").is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn updates_swap_the_whole_set_and_removed_keys_disappear() {
+        let dir = std::env::temp_dir().join(format!("rkube-vol-swap-{}", std::process::id()));
+        let files = |pairs: &[(&str, &str)]| -> Payload {
+            pairs
+                .iter()
+                .map(|(k, v)| (PathBuf::from(k), (v.as_bytes().to_vec(), 0o644)))
+                .collect()
+        };
+        write_payload(&dir, &files(&[("a", "1"), ("b", "2")])).unwrap();
+        let first_target = std::fs::read_link(dir.join(DATA_LINK)).unwrap();
+        write_payload(&dir, &files(&[("a", "3"), ("c", "4")])).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("a")).unwrap(), "3");
+        assert_eq!(std::fs::read_to_string(dir.join("c")).unwrap(), "4");
+        assert!(
+            std::fs::symlink_metadata(dir.join("b")).is_err(),
+            "removed key gone"
+        );
+        assert!(!dir.join(&first_target).exists(), "old generation removed");
+        let generations = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_type().unwrap().is_dir())
+            .count();
+        assert_eq!(generations, 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

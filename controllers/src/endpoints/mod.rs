@@ -4,12 +4,14 @@
 //! without a selector are left alone (their Endpoints are the user's).
 
 pub mod logic;
+pub mod slices;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, PostParams, ResourceExt};
 use kube::runtime::controller::{Action, Controller};
@@ -27,6 +29,7 @@ struct Ctx {
     client: kube::Client,
     pods: Store<Pod>,
     endpoints: Store<Endpoints>,
+    slices: Store<EndpointSlice>,
 }
 
 pub async fn run(client: kube::Client) {
@@ -53,10 +56,12 @@ pub async fn run(client: kube::Client) {
     );
     let services = controller.store();
     let for_pods = services.clone();
+    let (slice_store, slice_task) = crate::cache::store::<EndpointSlice>(&client);
     let ctx = Arc::new(Ctx {
         client: client.clone(),
         pods: pod_store,
         endpoints: ep_store.clone(),
+        slices: slice_store,
     });
     let sweeper = tokio::spawn(sweep_orphans(client, services.clone(), ep_store));
     controller
@@ -86,6 +91,7 @@ pub async fn run(client: kube::Client) {
         .for_each(|_| async {})
         .await;
     sweeper.abort();
+    slice_task.abort();
 }
 
 async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action, Error> {
@@ -107,6 +113,7 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         .map(|p| p.as_ref())
         .collect();
     let subsets = logic::subsets(&svc, &selected);
+    sync_slices(&ctx, &svc, &subsets).await?;
     let current = ctx
         .endpoints
         .get(&ObjectRef::new(&svc.name_any()).within(&ns));
@@ -152,6 +159,55 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         },
     }
     Ok(Action::await_change())
+}
+
+/// Makes the service's managed EndpointSlices equal to `subsets` (they
+/// are owned by the service, so the garbage collector removes them with
+/// it).
+async fn sync_slices(
+    ctx: &Ctx,
+    svc: &Service,
+    subsets: &[k8s_openapi::api::core::v1::EndpointSubset],
+) -> Result<(), Error> {
+    let ns = svc.namespace().unwrap_or_default();
+    let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ns);
+    let wanted = slices::slices(svc, subsets);
+    let existing: Vec<_> = ctx
+        .slices
+        .state()
+        .into_iter()
+        .filter(|s| s.namespace().as_deref() == Some(ns.as_str()))
+        .filter(|s| {
+            let l = s.labels();
+            l.get(slices::SERVICE_NAME) == Some(&svc.name_any())
+                && l.get(slices::MANAGED_BY).map(String::as_str) == Some(slices::MANAGER)
+        })
+        .collect();
+    for want in &wanted {
+        let name = want.metadata.name.clone().unwrap_or_default();
+        match existing.iter().find(|s| s.name_any() == name) {
+            Some(cur) if cur.endpoints == want.endpoints && cur.ports == want.ports => {}
+            Some(cur) => {
+                let mut next = want.clone();
+                next.metadata.resource_version = cur.metadata.resource_version.clone();
+                api.replace(&name, &PostParams::default(), &next).await?;
+            }
+            None => match api.create(&PostParams::default(), want).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            },
+        }
+    }
+    for stale in existing
+        .iter()
+        .filter(|s| !wanted.iter().any(|w| w.metadata.name == s.metadata.name))
+    {
+        let _ = api
+            .delete(&stale.name_any(), &DeleteParams::default())
+            .await;
+    }
+    Ok(())
 }
 
 /// Deletes Endpoints of selector services that no longer exist, every
