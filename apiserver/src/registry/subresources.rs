@@ -45,12 +45,7 @@ impl Registry {
             .unwrap_or("")
             .to_string();
         if node.is_empty() {
-            let err = crate::validation::field_error::FieldError {
-                kind: crate::validation::field_error::ErrorType::Required,
-                field: "target.name".into(),
-                value: None,
-                detail: String::new(),
-            };
+            let err = crate::validation::field_error::FieldError::required("target.name", "");
             return Err(ApiError::invalid("", "Binding", &name, &[err]));
         }
         let pods = self.kind("pods");
@@ -167,12 +162,11 @@ impl Registry {
                     .as_i64()
                     .is_some_and(|r| (0..=i32::MAX as i64).contains(&r))
                 {
-                    let err = crate::validation::field_error::FieldError {
-                        kind: crate::validation::field_error::ErrorType::Invalid,
-                        field: "spec.replicas".into(),
-                        value: Some(replicas.clone()),
-                        detail: "must be greater than or equal to 0".into(),
-                    };
+                    let err = crate::validation::field_error::FieldError::invalid(
+                        "spec.replicas",
+                        replicas.clone(),
+                        "must be greater than or equal to 0",
+                    );
                     return Err(ApiError::invalid("autoscaling", "Scale", name, &[err]));
                 }
                 let mut new = old.clone();
