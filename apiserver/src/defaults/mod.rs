@@ -8,6 +8,7 @@
 //! DefaultTolerationSeconds tolerations) are deliberately not applied.
 
 mod core;
+mod discovery;
 mod pod;
 mod service;
 mod workloads;
@@ -35,6 +36,7 @@ pub fn apply_defaults(kind: &str, obj: &mut Value) {
         "StatefulSet" => workloads::default_stateful_set(obj),
         "Job" => workloads::default_job(obj),
         "CronJob" => workloads::default_cron_job(obj),
+        "EndpointSlice" => discovery::default_endpoint_slice(obj),
         _ => {}
     }
 }

@@ -166,7 +166,12 @@ fn workload_defaults() {
         ss["spec"]["persistentVolumeClaimRetentionPolicy"],
         json!({"whenDeleted": "Retain", "whenScaled": "Retain"})
     );
+    let rs = defaulted("ReplicaSet", json!({"spec": {}}));
+    assert_eq!(rs["spec"]["replicas"], 1);
+    let kept = defaulted("ReplicaSet", json!({"spec": {"replicas": 0}}));
+    assert_eq!(kept["spec"]["replicas"], 0);
     let ds = defaulted("DaemonSet", json!({"spec": {}}));
+    assert_eq!(ds["spec"]["revisionHistoryLimit"], 10);
     assert_eq!(
         ds["spec"]["updateStrategy"],
         json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}})
@@ -190,4 +195,16 @@ fn workload_defaults() {
     assert_eq!(cj["spec"]["concurrencyPolicy"], "Allow");
     assert_eq!(cj["spec"]["successfulJobsHistoryLimit"], 3);
     assert_eq!(cj["spec"]["failedJobsHistoryLimit"], 1);
+}
+
+#[test]
+fn endpoint_slice_ports_get_a_name_and_protocol() {
+    let eps = defaulted(
+        "EndpointSlice",
+        json!({"addressType": "IPv4", "ports": [{"port": 80}, {"name": "dns", "port": 53, "protocol": "UDP"}]}),
+    );
+    assert_eq!(
+        eps["ports"],
+        json!([{"name": "", "port": 80, "protocol": "TCP"}, {"name": "dns", "port": 53, "protocol": "UDP"}])
+    );
 }

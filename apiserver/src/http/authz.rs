@@ -72,14 +72,10 @@ pub fn handle(
         if review.pointer("/spec/resourceAttributes").is_none()
             && review.pointer("/spec/nonResourceAttributes").is_none()
         {
-            let err = crate::validation::field_error::FieldError {
-                kind: crate::validation::field_error::ErrorType::Required,
-                field: "spec.resourceAttributes".into(),
-                value: None,
-                detail:
-                    "exactly one of nonResourceAttributes or resourceAttributes must be specified"
-                        .into(),
-            };
+            let err = crate::validation::field_error::FieldError::required(
+                "spec.resourceAttributes",
+                "exactly one of nonResourceAttributes or resourceAttributes must be specified",
+            );
             return Err(ApiError::invalid(GROUP, kind, "", &[err]));
         }
         json!({"allowed": true, "reason": REASON})

@@ -388,10 +388,10 @@ pub async fn handle(
                 }
                 ("eviction", Method::POST) => {
                     let obj = negotiate::decode_body(headers, &body)?;
-                    let out = registry
+                    let (code, out) = registry
                         .evict(ns, name, obj, &write_options(query)?)
                         .await?;
-                    Ok(negotiate::object_response(201, &form, "Status", &out))
+                    Ok(negotiate::object_response(code, &form, "Status", &out))
                 }
                 _ => Err(ApiError::method_not_allowed(
                     method.as_str(),

@@ -237,7 +237,11 @@ mod tests {
             Some("io.k8s.api.autoscaling.v1.Scale")
         );
         assert_eq!(root_for("example.com/v1", "Widget"), None);
-        assert_eq!(roots().count(), 25);
+        assert_eq!(
+            root_for("discovery.k8s.io/v1", "EndpointSlice"),
+            Some("io.k8s.api.discovery.v1.EndpointSlice")
+        );
+        assert_eq!(roots().count(), 27);
         for (_, _, name) in roots() {
             assert!(definition(name).is_some());
         }

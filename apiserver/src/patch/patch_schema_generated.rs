@@ -24,7 +24,7 @@ const fn f(
 /// Every definition reachable from the served kinds, indexed by position;
 /// fields are sorted by name for binary search.
 #[rustfmt::skip]
-pub(super) static DEFS: [PatchDef; 234] = [
+pub(super) static DEFS: [PatchDef; 242] = [
     /* 0 */ PatchDef { name: "io.k8s.api.core.v1.Pod", fields: &[
         f("metadata", Obj(1), Unset, None),
         f("spec", Obj(4), Unset, None),
@@ -708,89 +708,112 @@ pub(super) static DEFS: [PatchDef; 234] = [
         f("conditions", List(Def(209)), Merge, Some("type")),
     ] },
     /* 209 */ PatchDef { name: "io.k8s.api.apps.v1.StatefulSetCondition", fields: &[] },
-    /* 210 */ PatchDef { name: "io.k8s.api.batch.v1.Job", fields: &[
+    /* 210 */ PatchDef { name: "io.k8s.api.apps.v1.ControllerRevision", fields: &[
         f("metadata", Obj(1), Unset, None),
-        f("spec", Obj(211), Unset, None),
-        f("status", Obj(218), Unset, None),
     ] },
-    /* 211 */ PatchDef { name: "io.k8s.api.batch.v1.JobSpec", fields: &[
-        f("podFailurePolicy", Obj(212), Unset, None),
+    /* 211 */ PatchDef { name: "io.k8s.api.batch.v1.Job", fields: &[
+        f("metadata", Obj(1), Unset, None),
+        f("spec", Obj(212), Unset, None),
+        f("status", Obj(219), Unset, None),
+    ] },
+    /* 212 */ PatchDef { name: "io.k8s.api.batch.v1.JobSpec", fields: &[
+        f("podFailurePolicy", Obj(213), Unset, None),
         f("selector", Obj(14), Unset, None),
-        f("successPolicy", Obj(216), Unset, None),
+        f("successPolicy", Obj(217), Unset, None),
         f("template", Obj(121), Unset, None),
     ] },
-    /* 212 */ PatchDef { name: "io.k8s.api.batch.v1.PodFailurePolicy", fields: &[
-        f("rules", List(Def(213)), Unset, None),
+    /* 213 */ PatchDef { name: "io.k8s.api.batch.v1.PodFailurePolicy", fields: &[
+        f("rules", List(Def(214)), Unset, None),
     ] },
-    /* 213 */ PatchDef { name: "io.k8s.api.batch.v1.PodFailurePolicyRule", fields: &[
-        f("onExitCodes", Obj(214), Unset, None),
-        f("onPodConditions", List(Def(215)), Unset, None),
+    /* 214 */ PatchDef { name: "io.k8s.api.batch.v1.PodFailurePolicyRule", fields: &[
+        f("onExitCodes", Obj(215), Unset, None),
+        f("onPodConditions", List(Def(216)), Unset, None),
     ] },
-    /* 214 */ PatchDef { name: "io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement", fields: &[
+    /* 215 */ PatchDef { name: "io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement", fields: &[
         f("values", List(Scalar), Unset, None),
     ] },
-    /* 215 */ PatchDef { name: "io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern", fields: &[] },
-    /* 216 */ PatchDef { name: "io.k8s.api.batch.v1.SuccessPolicy", fields: &[
-        f("rules", List(Def(217)), Unset, None),
+    /* 216 */ PatchDef { name: "io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern", fields: &[] },
+    /* 217 */ PatchDef { name: "io.k8s.api.batch.v1.SuccessPolicy", fields: &[
+        f("rules", List(Def(218)), Unset, None),
     ] },
-    /* 217 */ PatchDef { name: "io.k8s.api.batch.v1.SuccessPolicyRule", fields: &[] },
-    /* 218 */ PatchDef { name: "io.k8s.api.batch.v1.JobStatus", fields: &[
-        f("conditions", List(Def(219)), Merge, Some("type")),
-        f("uncountedTerminatedPods", Obj(220), Unset, None),
+    /* 218 */ PatchDef { name: "io.k8s.api.batch.v1.SuccessPolicyRule", fields: &[] },
+    /* 219 */ PatchDef { name: "io.k8s.api.batch.v1.JobStatus", fields: &[
+        f("conditions", List(Def(220)), Merge, Some("type")),
+        f("uncountedTerminatedPods", Obj(221), Unset, None),
     ] },
-    /* 219 */ PatchDef { name: "io.k8s.api.batch.v1.JobCondition", fields: &[] },
-    /* 220 */ PatchDef { name: "io.k8s.api.batch.v1.UncountedTerminatedPods", fields: &[
+    /* 220 */ PatchDef { name: "io.k8s.api.batch.v1.JobCondition", fields: &[] },
+    /* 221 */ PatchDef { name: "io.k8s.api.batch.v1.UncountedTerminatedPods", fields: &[
         f("failed", List(Scalar), Unset, None),
         f("succeeded", List(Scalar), Unset, None),
     ] },
-    /* 221 */ PatchDef { name: "io.k8s.api.batch.v1.CronJob", fields: &[
+    /* 222 */ PatchDef { name: "io.k8s.api.batch.v1.CronJob", fields: &[
         f("metadata", Obj(1), Unset, None),
-        f("spec", Obj(222), Unset, None),
-        f("status", Obj(224), Unset, None),
+        f("spec", Obj(223), Unset, None),
+        f("status", Obj(225), Unset, None),
     ] },
-    /* 222 */ PatchDef { name: "io.k8s.api.batch.v1.CronJobSpec", fields: &[
-        f("jobTemplate", Obj(223), Unset, None),
+    /* 223 */ PatchDef { name: "io.k8s.api.batch.v1.CronJobSpec", fields: &[
+        f("jobTemplate", Obj(224), Unset, None),
     ] },
-    /* 223 */ PatchDef { name: "io.k8s.api.batch.v1.JobTemplateSpec", fields: &[
+    /* 224 */ PatchDef { name: "io.k8s.api.batch.v1.JobTemplateSpec", fields: &[
         f("metadata", Obj(1), Unset, None),
-        f("spec", Obj(211), Unset, None),
+        f("spec", Obj(212), Unset, None),
     ] },
-    /* 224 */ PatchDef { name: "io.k8s.api.batch.v1.CronJobStatus", fields: &[
+    /* 225 */ PatchDef { name: "io.k8s.api.batch.v1.CronJobStatus", fields: &[
         f("active", List(Def(161)), Unset, None),
     ] },
-    /* 225 */ PatchDef { name: "io.k8s.api.autoscaling.v1.Scale", fields: &[
+    /* 226 */ PatchDef { name: "io.k8s.api.autoscaling.v1.Scale", fields: &[
         f("metadata", Obj(1), Unset, None),
-        f("spec", Obj(226), Unset, None),
-        f("status", Obj(227), Unset, None),
+        f("spec", Obj(227), Unset, None),
+        f("status", Obj(228), Unset, None),
     ] },
-    /* 226 */ PatchDef { name: "io.k8s.api.autoscaling.v1.ScaleSpec", fields: &[] },
-    /* 227 */ PatchDef { name: "io.k8s.api.autoscaling.v1.ScaleStatus", fields: &[] },
-    /* 228 */ PatchDef { name: "io.k8s.api.policy.v1.Eviction", fields: &[
-        f("deleteOptions", Obj(229), Unset, None),
+    /* 227 */ PatchDef { name: "io.k8s.api.autoscaling.v1.ScaleSpec", fields: &[] },
+    /* 228 */ PatchDef { name: "io.k8s.api.autoscaling.v1.ScaleStatus", fields: &[] },
+    /* 229 */ PatchDef { name: "io.k8s.api.policy.v1.Eviction", fields: &[
+        f("deleteOptions", Obj(230), Unset, None),
         f("metadata", Obj(1), Unset, None),
     ] },
-    /* 229 */ PatchDef { name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", fields: &[
+    /* 230 */ PatchDef { name: "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions", fields: &[
         f("dryRun", List(Scalar), Unset, None),
-        f("preconditions", Obj(230), Unset, None),
+        f("preconditions", Obj(231), Unset, None),
     ] },
-    /* 230 */ PatchDef { name: "io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions", fields: &[] },
-    /* 231 */ PatchDef { name: "io.k8s.api.policy.v1.PodDisruptionBudget", fields: &[
+    /* 231 */ PatchDef { name: "io.k8s.apimachinery.pkg.apis.meta.v1.Preconditions", fields: &[] },
+    /* 232 */ PatchDef { name: "io.k8s.api.policy.v1.PodDisruptionBudget", fields: &[
         f("metadata", Obj(1), Unset, None),
-        f("spec", Obj(232), Unset, None),
-        f("status", Obj(233), Unset, None),
+        f("spec", Obj(233), Unset, None),
+        f("status", Obj(234), Unset, None),
     ] },
-    /* 232 */ PatchDef { name: "io.k8s.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
+    /* 233 */ PatchDef { name: "io.k8s.api.policy.v1.PodDisruptionBudgetSpec", fields: &[
         f("selector", Obj(14), Replace, None),
     ] },
-    /* 233 */ PatchDef { name: "io.k8s.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
+    /* 234 */ PatchDef { name: "io.k8s.api.policy.v1.PodDisruptionBudgetStatus", fields: &[
         f("conditions", List(Def(132)), Merge, Some("type")),
         f("disruptedPods", Map(Scalar), Unset, None),
     ] },
+    /* 235 */ PatchDef { name: "io.k8s.api.discovery.v1.EndpointSlice", fields: &[
+        f("endpoints", List(Def(236)), Unset, None),
+        f("metadata", Obj(1), Unset, None),
+        f("ports", List(Def(241)), Unset, None),
+    ] },
+    /* 236 */ PatchDef { name: "io.k8s.api.discovery.v1.Endpoint", fields: &[
+        f("addresses", List(Scalar), Unset, None),
+        f("conditions", Obj(237), Unset, None),
+        f("deprecatedTopology", Map(Scalar), Unset, None),
+        f("hints", Obj(238), Unset, None),
+        f("targetRef", Obj(161), Unset, None),
+    ] },
+    /* 237 */ PatchDef { name: "io.k8s.api.discovery.v1.EndpointConditions", fields: &[] },
+    /* 238 */ PatchDef { name: "io.k8s.api.discovery.v1.EndpointHints", fields: &[
+        f("forNodes", List(Def(239)), Unset, None),
+        f("forZones", List(Def(240)), Unset, None),
+    ] },
+    /* 239 */ PatchDef { name: "io.k8s.api.discovery.v1.ForNode", fields: &[] },
+    /* 240 */ PatchDef { name: "io.k8s.api.discovery.v1.ForZone", fields: &[] },
+    /* 241 */ PatchDef { name: "io.k8s.api.discovery.v1.EndpointPort", fields: &[] },
 ];
 
 /// (apiVersion, kind, definition index) for every served root kind.
 #[rustfmt::skip]
-pub(super) static ROOTS: [(&str, &str, u16); 25] = [
+pub(super) static ROOTS: [(&str, &str, u16); 27] = [
     ("v1", "Pod", 0),
     ("v1", "PodTemplate", 120),
     ("v1", "ReplicationController", 122),
@@ -811,9 +834,11 @@ pub(super) static ROOTS: [(&str, &str, u16); 25] = [
     ("apps/v1", "ReplicaSet", 188),
     ("apps/v1", "DaemonSet", 192),
     ("apps/v1", "StatefulSet", 198),
-    ("batch/v1", "Job", 210),
-    ("batch/v1", "CronJob", 221),
-    ("autoscaling/v1", "Scale", 225),
-    ("policy/v1", "Eviction", 228),
-    ("policy/v1", "PodDisruptionBudget", 231),
+    ("apps/v1", "ControllerRevision", 210),
+    ("batch/v1", "Job", 211),
+    ("batch/v1", "CronJob", 222),
+    ("autoscaling/v1", "Scale", 226),
+    ("policy/v1", "Eviction", 229),
+    ("policy/v1", "PodDisruptionBudget", 232),
+    ("discovery.k8s.io/v1", "EndpointSlice", 235),
 ];

@@ -1052,8 +1052,12 @@ fn roots_cover_the_served_kinds() {
         ("v1", "Binding"),
         ("events.k8s.io/v1", "Event"),
         ("apps/v1", "StatefulSet"),
+        ("apps/v1", "Deployment"),
+        ("apps/v1", "ControllerRevision"),
         ("batch/v1", "CronJob"),
         ("policy/v1", "Eviction"),
+        ("policy/v1", "PodDisruptionBudget"),
+        ("discovery.k8s.io/v1", "EndpointSlice"),
     ] {
         let root = root_for(api_version, kind).unwrap_or_else(|| panic!("{api_version} {kind}"));
         let out = strategic_merge_patch(root, &json!({}), &json!({"metadata": {"name": "x"}}));

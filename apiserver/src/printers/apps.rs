@@ -1,12 +1,12 @@
-//! Rows of the apps/v1 workloads: Deployment, ReplicaSet, DaemonSet and
-//! StatefulSet.
+//! Rows of the apps/v1 kinds: Deployment, ReplicaSet, DaemonSet,
+//! StatefulSet and ControllerRevision.
 
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::{
-    age, at, col, containers_cells, desired_replicas, int, label_selector_cell, labels_cell, name,
-    s, wide, Column, AGE, CONTAINERS, IMAGES, NAME,
+    age, at, col, containers_cells, desired_replicas, int, label_selector_cell, labels_cell, list,
+    name, s, text, wide, Column, AGE, CONTAINERS, IMAGES, NAME,
 };
 use crate::selector::LabelSelector;
 
@@ -175,6 +175,45 @@ pub(super) fn stateful_set_row(ss: &Value, now: OffsetDateTime) -> Vec<Value> {
     ]
 }
 
+pub(super) const CONTROLLER_REVISION_COLUMNS: &[Column] = &[
+    NAME,
+    col(
+        "Controller",
+        "string",
+        "The object whose revision this is (its controlling owner).",
+    ),
+    col("Revision", "string", "Revision number of the snapshot."),
+    AGE,
+];
+
+pub(super) fn controller_revision_row(cr: &Value, now: OffsetDateTime) -> Vec<Value> {
+    vec![
+        name(cr),
+        s(controller_of(cr)),
+        json!(int(cr, &["revision"])),
+        age(cr, now),
+    ]
+}
+
+/// The controlling owner as `kind.group/name` in lower case (`kind/name`
+/// for the core group), `<none>` without one.
+fn controller_of(obj: &Value) -> String {
+    let owners = list(obj, &["metadata", "ownerReferences"]);
+    let Some(owner) = owners.iter().find(|o| o["controller"] == true) else {
+        return "<none>".to_string();
+    };
+    let group = text(owner, &["apiVersion"])
+        .rsplit_once('/')
+        .map_or("", |(g, _)| g);
+    let kind = text(owner, &["kind"]);
+    let group_kind = if group.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}.{group}")
+    };
+    format!("{}/{}", group_kind.to_lowercase(), text(owner, &["name"]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::row;
@@ -287,6 +326,35 @@ mod tests {
                 json!("nginx,sidecar"),
                 json!("nginx:1.27,busybox")
             ]
+        );
+    }
+
+    #[test]
+    fn controller_revision() {
+        let cr = json!({
+            "metadata": {"name": "agent-5d8f", "creationTimestamp": ago(120),
+                         "ownerReferences": [
+                             {"apiVersion": "v1", "kind": "Pod", "name": "x"},
+                             {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent",
+                              "controller": true}]},
+            "revision": 3
+        });
+        assert_eq!(
+            row("apps/ControllerRevision", &cr, NOW),
+            [
+                json!("agent-5d8f"),
+                json!("daemonset.apps/agent"),
+                json!(3),
+                json!("2m")
+            ]
+        );
+        let orphan = json!({"metadata": {"name": "x"}, "revision": 1});
+        assert_eq!(row("ControllerRevision", &orphan, NOW)[1], json!("<none>"));
+        let core = json!({"metadata": {"name": "x", "ownerReferences": [
+            {"apiVersion": "v1", "kind": "ReplicationController", "name": "rc", "controller": true}]}});
+        assert_eq!(
+            row("ControllerRevision", &core, NOW)[1],
+            json!("replicationcontroller/rc")
         );
     }
 }

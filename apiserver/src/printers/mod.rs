@@ -24,6 +24,7 @@
 mod apps;
 mod batch;
 mod core_v1;
+mod discovery;
 mod event;
 mod pod;
 mod policy;
@@ -144,6 +145,8 @@ enum Printer {
     Job,
     CronJob,
     PodDisruptionBudget,
+    ControllerRevision,
+    EndpointSlice,
     Default,
     Lease,
 }
@@ -175,6 +178,8 @@ fn printer(kind: &str) -> Printer {
         ("" | "batch", "Job") => Printer::Job,
         ("" | "batch", "CronJob") => Printer::CronJob,
         ("" | "policy", "PodDisruptionBudget") => Printer::PodDisruptionBudget,
+        ("" | "apps", "ControllerRevision") => Printer::ControllerRevision,
+        ("" | "discovery.k8s.io", "EndpointSlice") => Printer::EndpointSlice,
         ("" | "coordination.k8s.io", "Lease") => Printer::Lease,
         _ => Printer::Default,
     }
@@ -209,6 +214,8 @@ pub fn columns(kind: &str) -> &'static [Column] {
         Printer::Job => batch::JOB_COLUMNS,
         Printer::CronJob => batch::CRON_JOB_COLUMNS,
         Printer::PodDisruptionBudget => policy::PDB_COLUMNS,
+        Printer::ControllerRevision => apps::CONTROLLER_REVISION_COLUMNS,
+        Printer::EndpointSlice => discovery::ENDPOINT_SLICE_COLUMNS,
         Printer::Default => DEFAULT_COLUMNS,
     }
 }
@@ -244,6 +251,8 @@ pub fn row(kind: &str, obj: &Value, now: OffsetDateTime) -> Vec<Value> {
         Printer::Job => batch::job_row(obj, now),
         Printer::CronJob => batch::cron_job_row(obj, now),
         Printer::PodDisruptionBudget => policy::pdb_row(obj, now),
+        Printer::ControllerRevision => apps::controller_revision_row(obj, now),
+        Printer::EndpointSlice => discovery::endpoint_slice_row(obj, now),
         Printer::Default => default_row(obj),
     }
 }
@@ -591,6 +600,8 @@ mod tests {
             "batch/Job",
             "batch/CronJob",
             "policy/PodDisruptionBudget",
+            "apps/ControllerRevision",
+            "discovery.k8s.io/EndpointSlice",
             "example.com/Widget",
         ];
         let empty = json!({"metadata": {"name": "x", "creationTimestamp": ago(5)}});

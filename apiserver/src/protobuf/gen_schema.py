@@ -50,11 +50,13 @@ ROOT_KINDS = [
     ("api.apps.v1", "ReplicaSet"),
     ("api.apps.v1", "DaemonSet"),
     ("api.apps.v1", "StatefulSet"),
+    ("api.apps.v1", "ControllerRevision"),
     ("api.batch.v1", "Job"),
     ("api.batch.v1", "CronJob"),
     ("api.autoscaling.v1", "Scale"),
     ("api.policy.v1", "Eviction"),
     ("api.policy.v1", "PodDisruptionBudget"),
+    ("api.discovery.v1", "EndpointSlice"),
     ("api.authorization.v1", "SelfSubjectAccessReview"),
     ("api.authorization.v1", "SelfSubjectRulesReview"),
 ]

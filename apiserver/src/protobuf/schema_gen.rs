@@ -7,15 +7,15 @@
 use super::schema::{f, Kind::*, Msg, Special, INLINE, KEEP_ZERO, REPEATED};
 
 #[rustfmt::skip]
-pub(super) static MESSAGES: [Msg; 292] = [
+pub(super) static MESSAGES: [Msg; 302] = [
     // 0
     Msg {
         name: "core.v1.Pod",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(61), 0),
-            f(3, "status", Msg(62), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(65), 0),
+            f(3, "status", Msg(66), 0),
         ],
     },
     // 1
@@ -23,7 +23,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.PodList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(0), REPEATED),
         ],
     },
@@ -32,8 +32,8 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.PodTemplate",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "template", Msg(64), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "template", Msg(68), 0),
         ],
     },
     // 3
@@ -41,7 +41,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.PodTemplateList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(2), REPEATED),
         ],
     },
@@ -50,9 +50,9 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.ReplicationController",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(65), 0),
-            f(3, "status", Msg(66), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(69), 0),
+            f(3, "status", Msg(70), 0),
         ],
     },
     // 5
@@ -60,7 +60,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.ReplicationControllerList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(4), REPEATED),
         ],
     },
@@ -69,9 +69,9 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.Service",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(67), 0),
-            f(3, "status", Msg(68), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(71), 0),
+            f(3, "status", Msg(72), 0),
         ],
     },
     // 7
@@ -79,7 +79,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.ServiceList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(6), REPEATED),
         ],
     },
@@ -88,9 +88,9 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.Namespace",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(69), 0),
-            f(3, "status", Msg(70), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(73), 0),
+            f(3, "status", Msg(74), 0),
         ],
     },
     // 9
@@ -98,7 +98,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.NamespaceList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(8), REPEATED),
         ],
     },
@@ -107,9 +107,9 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.Node",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(71), 0),
-            f(3, "status", Msg(72), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(75), 0),
+            f(3, "status", Msg(76), 0),
         ],
     },
     // 11
@@ -117,7 +117,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.NodeList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(10), REPEATED),
         ],
     },
@@ -126,8 +126,8 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.Endpoints",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "subsets", Msg(73), REPEATED),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "subsets", Msg(77), REPEATED),
         ],
     },
     // 13
@@ -135,7 +135,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.EndpointsList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(12), REPEATED),
         ],
     },
@@ -144,7 +144,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.ConfigMap",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
+            f(1, "metadata", Msg(64), 0),
             f(2, "data", MapStr, 0),
             f(3, "binaryData", MapBytes, 0),
             f(4, "immutable", Bool, KEEP_ZERO),
@@ -155,7 +155,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.ConfigMapList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(14), REPEATED),
         ],
     },
@@ -164,7 +164,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.Secret",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
+            f(1, "metadata", Msg(64), 0),
             f(2, "data", MapBytes, 0),
             f(3, "type", Str, 0),
             f(4, "stringData", MapStr, 0),
@@ -176,7 +176,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.SecretList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(16), REPEATED),
         ],
     },
@@ -185,9 +185,9 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.ServiceAccount",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "secrets", Msg(74), REPEATED),
-            f(3, "imagePullSecrets", Msg(75), REPEATED),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "secrets", Msg(78), REPEATED),
+            f(3, "imagePullSecrets", Msg(79), REPEATED),
             f(4, "automountServiceAccountToken", Bool, KEEP_ZERO),
         ],
     },
@@ -196,7 +196,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.ServiceAccountList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(18), REPEATED),
         ],
     },
@@ -205,8 +205,8 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.LimitRange",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(76), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(80), 0),
         ],
     },
     // 21
@@ -214,7 +214,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.LimitRangeList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(20), REPEATED),
         ],
     },
@@ -223,9 +223,9 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.ResourceQuota",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(77), 0),
-            f(3, "status", Msg(78), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(81), 0),
+            f(3, "status", Msg(82), 0),
         ],
     },
     // 23
@@ -233,7 +233,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.ResourceQuotaList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(22), REPEATED),
         ],
     },
@@ -242,19 +242,19 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.Event",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "involvedObject", Msg(74), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "involvedObject", Msg(78), 0),
             f(3, "reason", Str, 0),
             f(4, "message", Str, 0),
-            f(5, "source", Msg(79), 0),
-            f(6, "firstTimestamp", Msg(52), 0),
-            f(7, "lastTimestamp", Msg(52), 0),
+            f(5, "source", Msg(83), 0),
+            f(6, "firstTimestamp", Msg(56), 0),
+            f(7, "lastTimestamp", Msg(56), 0),
             f(8, "count", I32, 0),
             f(9, "type", Str, 0),
-            f(10, "eventTime", Msg(53), 0),
-            f(11, "series", Msg(80), 0),
+            f(10, "eventTime", Msg(57), 0),
+            f(11, "series", Msg(84), 0),
             f(12, "action", Str, 0),
-            f(13, "related", Msg(74), 0),
+            f(13, "related", Msg(78), 0),
             f(14, "reportingComponent", Str, KEEP_ZERO),
             f(15, "reportingInstance", Str, KEEP_ZERO),
         ],
@@ -264,7 +264,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.EventList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(24), REPEATED),
         ],
     },
@@ -273,8 +273,8 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.ComponentStatus",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "conditions", Msg(81), REPEATED),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "conditions", Msg(85), REPEATED),
         ],
     },
     // 27
@@ -282,7 +282,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.ComponentStatusList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(26), REPEATED),
         ],
     },
@@ -291,8 +291,8 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "core.v1.Binding",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "target", Msg(74), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "target", Msg(78), 0),
         ],
     },
     // 29
@@ -300,20 +300,20 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "events.v1.Event",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "eventTime", Msg(53), 0),
-            f(3, "series", Msg(82), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "eventTime", Msg(57), 0),
+            f(3, "series", Msg(86), 0),
             f(4, "reportingController", Str, 0),
             f(5, "reportingInstance", Str, 0),
             f(6, "action", Str, 0),
             f(7, "reason", Str, 0),
-            f(8, "regarding", Msg(74), 0),
-            f(9, "related", Msg(74), 0),
+            f(8, "regarding", Msg(78), 0),
+            f(9, "related", Msg(78), 0),
             f(10, "note", Str, 0),
             f(11, "type", Str, 0),
-            f(12, "deprecatedSource", Msg(79), 0),
-            f(13, "deprecatedFirstTimestamp", Msg(52), 0),
-            f(14, "deprecatedLastTimestamp", Msg(52), 0),
+            f(12, "deprecatedSource", Msg(83), 0),
+            f(13, "deprecatedFirstTimestamp", Msg(56), 0),
+            f(14, "deprecatedLastTimestamp", Msg(56), 0),
             f(15, "deprecatedCount", I32, 0),
         ],
     },
@@ -322,7 +322,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "events.v1.EventList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(29), REPEATED),
         ],
     },
@@ -331,9 +331,9 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "apps.v1.Deployment",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(83), 0),
-            f(3, "status", Msg(84), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(87), 0),
+            f(3, "status", Msg(88), 0),
         ],
     },
     // 32
@@ -341,7 +341,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "apps.v1.DeploymentList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(31), REPEATED),
         ],
     },
@@ -350,9 +350,9 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "apps.v1.ReplicaSet",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(85), 0),
-            f(3, "status", Msg(86), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(89), 0),
+            f(3, "status", Msg(90), 0),
         ],
     },
     // 34
@@ -360,7 +360,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "apps.v1.ReplicaSetList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(33), REPEATED),
         ],
     },
@@ -369,9 +369,9 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "apps.v1.DaemonSet",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(87), 0),
-            f(3, "status", Msg(88), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(91), 0),
+            f(3, "status", Msg(92), 0),
         ],
     },
     // 36
@@ -379,7 +379,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "apps.v1.DaemonSetList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(35), REPEATED),
         ],
     },
@@ -388,9 +388,9 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "apps.v1.StatefulSet",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(89), 0),
-            f(3, "status", Msg(90), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(93), 0),
+            f(3, "status", Msg(94), 0),
         ],
     },
     // 38
@@ -398,142 +398,181 @@ pub(super) static MESSAGES: [Msg; 292] = [
         name: "apps.v1.StatefulSetList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(37), REPEATED),
         ],
     },
     // 39
     Msg {
-        name: "batch.v1.Job",
+        name: "apps.v1.ControllerRevision",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(91), 0),
-            f(3, "status", Msg(92), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "data", Msg(63), 0),
+            f(3, "revision", I64, KEEP_ZERO),
         ],
     },
     // 40
     Msg {
-        name: "batch.v1.JobList",
+        name: "apps.v1.ControllerRevisionList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(39), REPEATED),
         ],
     },
     // 41
     Msg {
-        name: "batch.v1.CronJob",
+        name: "batch.v1.Job",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(93), 0),
-            f(3, "status", Msg(94), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(95), 0),
+            f(3, "status", Msg(96), 0),
         ],
     },
     // 42
     Msg {
-        name: "batch.v1.CronJobList",
+        name: "batch.v1.JobList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "items", Msg(41), REPEATED),
         ],
     },
     // 43
     Msg {
-        name: "autoscaling.v1.Scale",
+        name: "batch.v1.CronJob",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(95), 0),
-            f(3, "status", Msg(96), 0),
-        ],
-    },
-    // 44
-    Msg {
-        name: "policy.v1.Eviction",
-        special: Special::None,
-        fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "deleteOptions", Msg(50), 0),
-        ],
-    },
-    // 45
-    Msg {
-        name: "policy.v1.PodDisruptionBudget",
-        special: Special::None,
-        fields: &[
-            f(1, "metadata", Msg(60), 0),
+            f(1, "metadata", Msg(64), 0),
             f(2, "spec", Msg(97), 0),
             f(3, "status", Msg(98), 0),
         ],
     },
-    // 46
+    // 44
     Msg {
-        name: "policy.v1.PodDisruptionBudgetList",
+        name: "batch.v1.CronJobList",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
-            f(2, "items", Msg(45), REPEATED),
+            f(1, "metadata", Msg(67), 0),
+            f(2, "items", Msg(43), REPEATED),
         ],
     },
-    // 47
+    // 45
     Msg {
-        name: "authorization.v1.SelfSubjectAccessReview",
+        name: "autoscaling.v1.Scale",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
+            f(1, "metadata", Msg(64), 0),
             f(2, "spec", Msg(99), 0),
             f(3, "status", Msg(100), 0),
         ],
     },
-    // 48
+    // 46
     Msg {
-        name: "authorization.v1.SelfSubjectRulesReview",
+        name: "policy.v1.Eviction",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "deleteOptions", Msg(54), 0),
+        ],
+    },
+    // 47
+    Msg {
+        name: "policy.v1.PodDisruptionBudget",
+        special: Special::None,
+        fields: &[
+            f(1, "metadata", Msg(64), 0),
             f(2, "spec", Msg(101), 0),
             f(3, "status", Msg(102), 0),
         ],
     },
+    // 48
+    Msg {
+        name: "policy.v1.PodDisruptionBudgetList",
+        special: Special::None,
+        fields: &[
+            f(1, "metadata", Msg(67), 0),
+            f(2, "items", Msg(47), REPEATED),
+        ],
+    },
     // 49
+    Msg {
+        name: "discovery.v1.EndpointSlice",
+        special: Special::None,
+        fields: &[
+            f(1, "metadata", Msg(64), 0),
+            f(2, "endpoints", Msg(103), REPEATED),
+            f(3, "ports", Msg(104), REPEATED),
+            f(4, "addressType", Str, KEEP_ZERO),
+        ],
+    },
+    // 50
+    Msg {
+        name: "discovery.v1.EndpointSliceList",
+        special: Special::None,
+        fields: &[
+            f(1, "metadata", Msg(67), 0),
+            f(2, "items", Msg(49), REPEATED),
+        ],
+    },
+    // 51
+    Msg {
+        name: "authorization.v1.SelfSubjectAccessReview",
+        special: Special::None,
+        fields: &[
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(105), 0),
+            f(3, "status", Msg(106), 0),
+        ],
+    },
+    // 52
+    Msg {
+        name: "authorization.v1.SelfSubjectRulesReview",
+        special: Special::None,
+        fields: &[
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(107), 0),
+            f(3, "status", Msg(108), 0),
+        ],
+    },
+    // 53
     Msg {
         name: "meta.v1.Status",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(63), 0),
+            f(1, "metadata", Msg(67), 0),
             f(2, "status", Str, 0),
             f(3, "message", Str, 0),
             f(4, "reason", Str, 0),
-            f(5, "details", Msg(103), 0),
+            f(5, "details", Msg(109), 0),
             f(6, "code", I32, 0),
         ],
     },
-    // 50
+    // 54
     Msg {
         name: "meta.v1.DeleteOptions",
         special: Special::None,
         fields: &[
             f(1, "gracePeriodSeconds", I64, KEEP_ZERO),
-            f(2, "preconditions", Msg(104), 0),
+            f(2, "preconditions", Msg(110), 0),
             f(3, "orphanDependents", Bool, KEEP_ZERO),
             f(4, "propagationPolicy", Str, KEEP_ZERO),
             f(5, "dryRun", Str, REPEATED),
             f(6, "ignoreStoreReadErrorWithClusterBreakingPotential", Bool, KEEP_ZERO),
         ],
     },
-    // 51
+    // 55
     Msg {
         name: "meta.v1.WatchEvent",
         special: Special::None,
         fields: &[
             f(1, "type", Str, KEEP_ZERO),
-            f(2, "object", Msg(59), 0),
+            f(2, "object", Msg(63), 0),
         ],
     },
-    // 52
+    // 56
     Msg {
         name: "meta.v1.Time",
         special: Special::Time,
@@ -542,7 +581,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "nanos", I32, 0),
         ],
     },
-    // 53
+    // 57
     Msg {
         name: "meta.v1.MicroTime",
         special: Special::MicroTime,
@@ -551,7 +590,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "nanos", I32, 0),
         ],
     },
-    // 54
+    // 58
     Msg {
         name: "meta.v1.Duration",
         special: Special::Duration,
@@ -559,7 +598,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "duration", I64, 0),
         ],
     },
-    // 55
+    // 59
     Msg {
         name: "meta.v1.FieldsV1",
         special: Special::FieldsV1,
@@ -567,7 +606,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "raw", Bytes, 0),
         ],
     },
-    // 56
+    // 60
     Msg {
         name: "meta.v1.Verbs",
         special: Special::StringList,
@@ -575,7 +614,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "items", Str, REPEATED),
         ],
     },
-    // 57
+    // 61
     Msg {
         name: "util.intstr.IntOrString",
         special: Special::IntOrString,
@@ -585,7 +624,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "str_val", Str, 0),
         ],
     },
-    // 58
+    // 62
     Msg {
         name: "api.resource.Quantity",
         special: Special::Quantity,
@@ -593,7 +632,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "string", Str, 0),
         ],
     },
-    // 59
+    // 63
     Msg {
         name: "runtime.RawExtension",
         special: Special::RawExtension,
@@ -601,7 +640,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "raw", Bytes, 0),
         ],
     },
-    // 60
+    // 64
     Msg {
         name: "meta.v1.ObjectMeta",
         special: Special::None,
@@ -613,23 +652,23 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(5, "uid", Str, 0),
             f(6, "resourceVersion", Str, 0),
             f(7, "generation", I64, 0),
-            f(8, "creationTimestamp", Msg(52), 0),
-            f(9, "deletionTimestamp", Msg(52), 0),
+            f(8, "creationTimestamp", Msg(56), 0),
+            f(9, "deletionTimestamp", Msg(56), 0),
             f(10, "deletionGracePeriodSeconds", I64, KEEP_ZERO),
             f(11, "labels", MapStr, 0),
             f(12, "annotations", MapStr, 0),
-            f(13, "ownerReferences", Msg(105), REPEATED),
+            f(13, "ownerReferences", Msg(111), REPEATED),
             f(14, "finalizers", Str, REPEATED),
-            f(17, "managedFields", Msg(106), REPEATED),
+            f(17, "managedFields", Msg(112), REPEATED),
         ],
     },
-    // 61
+    // 65
     Msg {
         name: "core.v1.PodSpec",
         special: Special::None,
         fields: &[
-            f(1, "volumes", Msg(107), REPEATED),
-            f(2, "containers", Msg(108), REPEATED),
+            f(1, "volumes", Msg(113), REPEATED),
+            f(2, "containers", Msg(114), REPEATED),
             f(3, "restartPolicy", Str, 0),
             f(4, "terminationGracePeriodSeconds", I64, KEEP_ZERO),
             f(5, "activeDeadlineSeconds", I64, KEEP_ZERO),
@@ -641,65 +680,65 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(11, "hostNetwork", Bool, 0),
             f(12, "hostPID", Bool, 0),
             f(13, "hostIPC", Bool, 0),
-            f(14, "securityContext", Msg(109), 0),
-            f(15, "imagePullSecrets", Msg(75), REPEATED),
+            f(14, "securityContext", Msg(115), 0),
+            f(15, "imagePullSecrets", Msg(79), REPEATED),
             f(16, "hostname", Str, 0),
             f(17, "subdomain", Str, 0),
-            f(18, "affinity", Msg(110), 0),
+            f(18, "affinity", Msg(116), 0),
             f(19, "schedulerName", Str, 0),
-            f(20, "initContainers", Msg(108), REPEATED),
+            f(20, "initContainers", Msg(114), REPEATED),
             f(21, "automountServiceAccountToken", Bool, KEEP_ZERO),
-            f(22, "tolerations", Msg(111), REPEATED),
-            f(23, "hostAliases", Msg(112), REPEATED),
+            f(22, "tolerations", Msg(117), REPEATED),
+            f(23, "hostAliases", Msg(118), REPEATED),
             f(24, "priorityClassName", Str, 0),
             f(25, "priority", I32, KEEP_ZERO),
-            f(26, "dnsConfig", Msg(113), 0),
+            f(26, "dnsConfig", Msg(119), 0),
             f(27, "shareProcessNamespace", Bool, KEEP_ZERO),
-            f(28, "readinessGates", Msg(114), REPEATED),
+            f(28, "readinessGates", Msg(120), REPEATED),
             f(29, "runtimeClassName", Str, KEEP_ZERO),
             f(30, "enableServiceLinks", Bool, KEEP_ZERO),
             f(31, "preemptionPolicy", Str, KEEP_ZERO),
-            f(32, "overhead", MapMsg(58), 0),
-            f(33, "topologySpreadConstraints", Msg(115), REPEATED),
-            f(34, "ephemeralContainers", Msg(116), REPEATED),
+            f(32, "overhead", MapMsg(62), 0),
+            f(33, "topologySpreadConstraints", Msg(121), REPEATED),
+            f(34, "ephemeralContainers", Msg(122), REPEATED),
             f(35, "setHostnameAsFQDN", Bool, KEEP_ZERO),
-            f(36, "os", Msg(117), 0),
+            f(36, "os", Msg(123), 0),
             f(37, "hostUsers", Bool, KEEP_ZERO),
-            f(38, "schedulingGates", Msg(118), REPEATED),
-            f(39, "resourceClaims", Msg(119), REPEATED),
-            f(40, "resources", Msg(120), 0),
+            f(38, "schedulingGates", Msg(124), REPEATED),
+            f(39, "resourceClaims", Msg(125), REPEATED),
+            f(40, "resources", Msg(126), 0),
             f(41, "hostnameOverride", Str, KEEP_ZERO),
-            f(42, "workloadRef", Msg(121), 0),
+            f(42, "workloadRef", Msg(127), 0),
         ],
     },
-    // 62
+    // 66
     Msg {
         name: "core.v1.PodStatus",
         special: Special::None,
         fields: &[
             f(1, "phase", Str, 0),
-            f(2, "conditions", Msg(122), REPEATED),
+            f(2, "conditions", Msg(128), REPEATED),
             f(3, "message", Str, 0),
             f(4, "reason", Str, 0),
             f(5, "hostIP", Str, 0),
             f(6, "podIP", Str, 0),
-            f(7, "startTime", Msg(52), 0),
-            f(8, "containerStatuses", Msg(123), REPEATED),
+            f(7, "startTime", Msg(56), 0),
+            f(8, "containerStatuses", Msg(129), REPEATED),
             f(9, "qosClass", Str, 0),
-            f(10, "initContainerStatuses", Msg(123), REPEATED),
+            f(10, "initContainerStatuses", Msg(129), REPEATED),
             f(11, "nominatedNodeName", Str, 0),
-            f(12, "podIPs", Msg(124), REPEATED),
-            f(13, "ephemeralContainerStatuses", Msg(123), REPEATED),
+            f(12, "podIPs", Msg(130), REPEATED),
+            f(13, "ephemeralContainerStatuses", Msg(129), REPEATED),
             f(14, "resize", Str, 0),
-            f(15, "resourceClaimStatuses", Msg(125), REPEATED),
-            f(16, "hostIPs", Msg(126), REPEATED),
+            f(15, "resourceClaimStatuses", Msg(131), REPEATED),
+            f(16, "hostIPs", Msg(132), REPEATED),
             f(17, "observedGeneration", I64, 0),
-            f(18, "extendedResourceClaimStatus", Msg(127), 0),
-            f(19, "allocatedResources", MapMsg(58), 0),
-            f(20, "resources", Msg(120), 0),
+            f(18, "extendedResourceClaimStatus", Msg(133), 0),
+            f(19, "allocatedResources", MapMsg(62), 0),
+            f(20, "resources", Msg(126), 0),
         ],
     },
-    // 63
+    // 67
     Msg {
         name: "meta.v1.ListMeta",
         special: Special::None,
@@ -710,27 +749,27 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "remainingItemCount", I64, KEEP_ZERO),
         ],
     },
-    // 64
+    // 68
     Msg {
         name: "core.v1.PodTemplateSpec",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(61), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(65), 0),
         ],
     },
-    // 65
+    // 69
     Msg {
         name: "core.v1.ReplicationControllerSpec",
         special: Special::None,
         fields: &[
             f(1, "replicas", I32, KEEP_ZERO),
             f(2, "selector", MapStr, 0),
-            f(3, "template", Msg(64), 0),
+            f(3, "template", Msg(68), 0),
             f(4, "minReadySeconds", I32, 0),
         ],
     },
-    // 66
+    // 70
     Msg {
         name: "core.v1.ReplicationControllerStatus",
         special: Special::None,
@@ -740,15 +779,15 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "observedGeneration", I64, 0),
             f(4, "readyReplicas", I32, 0),
             f(5, "availableReplicas", I32, 0),
-            f(6, "conditions", Msg(128), REPEATED),
+            f(6, "conditions", Msg(134), REPEATED),
         ],
     },
-    // 67
+    // 71
     Msg {
         name: "core.v1.ServiceSpec",
         special: Special::None,
         fields: &[
-            f(1, "ports", Msg(129), REPEATED),
+            f(1, "ports", Msg(135), REPEATED),
             f(2, "selector", MapStr, 0),
             f(3, "clusterIP", Str, 0),
             f(4, "type", Str, 0),
@@ -760,7 +799,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(11, "externalTrafficPolicy", Str, 0),
             f(12, "healthCheckNodePort", I32, 0),
             f(13, "publishNotReadyAddresses", Bool, 0),
-            f(14, "sessionAffinityConfig", Msg(130), 0),
+            f(14, "sessionAffinityConfig", Msg(136), 0),
             f(17, "ipFamilyPolicy", Str, KEEP_ZERO),
             f(18, "clusterIPs", Str, REPEATED),
             f(19, "ipFamilies", Str, REPEATED),
@@ -770,16 +809,16 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(23, "trafficDistribution", Str, KEEP_ZERO),
         ],
     },
-    // 68
+    // 72
     Msg {
         name: "core.v1.ServiceStatus",
         special: Special::None,
         fields: &[
-            f(1, "loadBalancer", Msg(131), 0),
-            f(2, "conditions", Msg(132), REPEATED),
+            f(1, "loadBalancer", Msg(137), 0),
+            f(2, "conditions", Msg(138), REPEATED),
         ],
     },
-    // 69
+    // 73
     Msg {
         name: "core.v1.NamespaceSpec",
         special: Special::None,
@@ -787,16 +826,16 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "finalizers", Str, REPEATED),
         ],
     },
-    // 70
+    // 74
     Msg {
         name: "core.v1.NamespaceStatus",
         special: Special::None,
         fields: &[
             f(1, "phase", Str, 0),
-            f(2, "conditions", Msg(133), REPEATED),
+            f(2, "conditions", Msg(139), REPEATED),
         ],
     },
-    // 71
+    // 75
     Msg {
         name: "core.v1.NodeSpec",
         special: Special::None,
@@ -805,43 +844,43 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "externalID", Str, 0),
             f(3, "providerID", Str, 0),
             f(4, "unschedulable", Bool, 0),
-            f(5, "taints", Msg(134), REPEATED),
-            f(6, "configSource", Msg(135), 0),
+            f(5, "taints", Msg(140), REPEATED),
+            f(6, "configSource", Msg(141), 0),
             f(7, "podCIDRs", Str, REPEATED),
         ],
     },
-    // 72
+    // 76
     Msg {
         name: "core.v1.NodeStatus",
         special: Special::None,
         fields: &[
-            f(1, "capacity", MapMsg(58), 0),
-            f(2, "allocatable", MapMsg(58), 0),
+            f(1, "capacity", MapMsg(62), 0),
+            f(2, "allocatable", MapMsg(62), 0),
             f(3, "phase", Str, 0),
-            f(4, "conditions", Msg(136), REPEATED),
-            f(5, "addresses", Msg(137), REPEATED),
-            f(6, "daemonEndpoints", Msg(138), 0),
-            f(7, "nodeInfo", Msg(139), 0),
-            f(8, "images", Msg(140), REPEATED),
+            f(4, "conditions", Msg(142), REPEATED),
+            f(5, "addresses", Msg(143), REPEATED),
+            f(6, "daemonEndpoints", Msg(144), 0),
+            f(7, "nodeInfo", Msg(145), 0),
+            f(8, "images", Msg(146), REPEATED),
             f(9, "volumesInUse", Str, REPEATED),
-            f(10, "volumesAttached", Msg(141), REPEATED),
-            f(11, "config", Msg(142), 0),
-            f(12, "runtimeHandlers", Msg(143), REPEATED),
-            f(13, "features", Msg(144), 0),
+            f(10, "volumesAttached", Msg(147), REPEATED),
+            f(11, "config", Msg(148), 0),
+            f(12, "runtimeHandlers", Msg(149), REPEATED),
+            f(13, "features", Msg(150), 0),
             f(14, "declaredFeatures", Str, REPEATED),
         ],
     },
-    // 73
+    // 77
     Msg {
         name: "core.v1.EndpointSubset",
         special: Special::None,
         fields: &[
-            f(1, "addresses", Msg(145), REPEATED),
-            f(2, "notReadyAddresses", Msg(145), REPEATED),
-            f(3, "ports", Msg(146), REPEATED),
+            f(1, "addresses", Msg(151), REPEATED),
+            f(2, "notReadyAddresses", Msg(151), REPEATED),
+            f(3, "ports", Msg(152), REPEATED),
         ],
     },
-    // 74
+    // 78
     Msg {
         name: "core.v1.ObjectReference",
         special: Special::None,
@@ -855,7 +894,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(7, "fieldPath", Str, 0),
         ],
     },
-    // 75
+    // 79
     Msg {
         name: "core.v1.LocalObjectReference",
         special: Special::None,
@@ -863,34 +902,34 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "name", Str, 0),
         ],
     },
-    // 76
+    // 80
     Msg {
         name: "core.v1.LimitRangeSpec",
         special: Special::None,
         fields: &[
-            f(1, "limits", Msg(147), REPEATED),
+            f(1, "limits", Msg(153), REPEATED),
         ],
     },
-    // 77
+    // 81
     Msg {
         name: "core.v1.ResourceQuotaSpec",
         special: Special::None,
         fields: &[
-            f(1, "hard", MapMsg(58), 0),
+            f(1, "hard", MapMsg(62), 0),
             f(2, "scopes", Str, REPEATED),
-            f(3, "scopeSelector", Msg(148), 0),
+            f(3, "scopeSelector", Msg(154), 0),
         ],
     },
-    // 78
+    // 82
     Msg {
         name: "core.v1.ResourceQuotaStatus",
         special: Special::None,
         fields: &[
-            f(1, "hard", MapMsg(58), 0),
-            f(2, "used", MapMsg(58), 0),
+            f(1, "hard", MapMsg(62), 0),
+            f(2, "used", MapMsg(62), 0),
         ],
     },
-    // 79
+    // 83
     Msg {
         name: "core.v1.EventSource",
         special: Special::None,
@@ -899,16 +938,16 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "host", Str, 0),
         ],
     },
-    // 80
+    // 84
     Msg {
         name: "core.v1.EventSeries",
         special: Special::None,
         fields: &[
             f(1, "count", I32, 0),
-            f(2, "lastObservedTime", Msg(53), 0),
+            f(2, "lastObservedTime", Msg(57), 0),
         ],
     },
-    // 81
+    // 85
     Msg {
         name: "core.v1.ComponentCondition",
         special: Special::None,
@@ -919,31 +958,31 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "error", Str, 0),
         ],
     },
-    // 82
+    // 86
     Msg {
         name: "events.v1.EventSeries",
         special: Special::None,
         fields: &[
             f(1, "count", I32, KEEP_ZERO),
-            f(2, "lastObservedTime", Msg(53), 0),
+            f(2, "lastObservedTime", Msg(57), 0),
         ],
     },
-    // 83
+    // 87
     Msg {
         name: "apps.v1.DeploymentSpec",
         special: Special::None,
         fields: &[
             f(1, "replicas", I32, KEEP_ZERO),
-            f(2, "selector", Msg(149), 0),
-            f(3, "template", Msg(64), 0),
-            f(4, "strategy", Msg(150), 0),
+            f(2, "selector", Msg(155), 0),
+            f(3, "template", Msg(68), 0),
+            f(4, "strategy", Msg(156), 0),
             f(5, "minReadySeconds", I32, 0),
             f(6, "revisionHistoryLimit", I32, KEEP_ZERO),
             f(7, "paused", Bool, 0),
             f(9, "progressDeadlineSeconds", I32, KEEP_ZERO),
         ],
     },
-    // 84
+    // 88
     Msg {
         name: "apps.v1.DeploymentStatus",
         special: Special::None,
@@ -953,24 +992,24 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "updatedReplicas", I32, 0),
             f(4, "availableReplicas", I32, 0),
             f(5, "unavailableReplicas", I32, 0),
-            f(6, "conditions", Msg(151), REPEATED),
+            f(6, "conditions", Msg(157), REPEATED),
             f(7, "readyReplicas", I32, 0),
             f(8, "collisionCount", I32, KEEP_ZERO),
             f(9, "terminatingReplicas", I32, KEEP_ZERO),
         ],
     },
-    // 85
+    // 89
     Msg {
         name: "apps.v1.ReplicaSetSpec",
         special: Special::None,
         fields: &[
             f(1, "replicas", I32, KEEP_ZERO),
-            f(2, "selector", Msg(149), 0),
-            f(3, "template", Msg(64), 0),
+            f(2, "selector", Msg(155), 0),
+            f(3, "template", Msg(68), 0),
             f(4, "minReadySeconds", I32, 0),
         ],
     },
-    // 86
+    // 90
     Msg {
         name: "apps.v1.ReplicaSetStatus",
         special: Special::None,
@@ -980,23 +1019,23 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "observedGeneration", I64, 0),
             f(4, "readyReplicas", I32, 0),
             f(5, "availableReplicas", I32, 0),
-            f(6, "conditions", Msg(152), REPEATED),
+            f(6, "conditions", Msg(158), REPEATED),
             f(7, "terminatingReplicas", I32, KEEP_ZERO),
         ],
     },
-    // 87
+    // 91
     Msg {
         name: "apps.v1.DaemonSetSpec",
         special: Special::None,
         fields: &[
-            f(1, "selector", Msg(149), 0),
-            f(2, "template", Msg(64), 0),
-            f(3, "updateStrategy", Msg(153), 0),
+            f(1, "selector", Msg(155), 0),
+            f(2, "template", Msg(68), 0),
+            f(3, "updateStrategy", Msg(159), 0),
             f(4, "minReadySeconds", I32, 0),
             f(6, "revisionHistoryLimit", I32, KEEP_ZERO),
         ],
     },
-    // 88
+    // 92
     Msg {
         name: "apps.v1.DaemonSetStatus",
         special: Special::None,
@@ -1010,28 +1049,28 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(7, "numberAvailable", I32, 0),
             f(8, "numberUnavailable", I32, 0),
             f(9, "collisionCount", I32, KEEP_ZERO),
-            f(10, "conditions", Msg(154), REPEATED),
+            f(10, "conditions", Msg(160), REPEATED),
         ],
     },
-    // 89
+    // 93
     Msg {
         name: "apps.v1.StatefulSetSpec",
         special: Special::None,
         fields: &[
             f(1, "replicas", I32, KEEP_ZERO),
-            f(2, "selector", Msg(149), 0),
-            f(3, "template", Msg(64), 0),
-            f(4, "volumeClaimTemplates", Msg(155), REPEATED),
+            f(2, "selector", Msg(155), 0),
+            f(3, "template", Msg(68), 0),
+            f(4, "volumeClaimTemplates", Msg(161), REPEATED),
             f(5, "serviceName", Str, 0),
             f(6, "podManagementPolicy", Str, 0),
-            f(7, "updateStrategy", Msg(156), 0),
+            f(7, "updateStrategy", Msg(162), 0),
             f(8, "revisionHistoryLimit", I32, KEEP_ZERO),
             f(9, "minReadySeconds", I32, 0),
-            f(10, "persistentVolumeClaimRetentionPolicy", Msg(157), 0),
-            f(11, "ordinals", Msg(158), 0),
+            f(10, "persistentVolumeClaimRetentionPolicy", Msg(163), 0),
+            f(11, "ordinals", Msg(164), 0),
         ],
     },
-    // 90
+    // 94
     Msg {
         name: "apps.v1.StatefulSetStatus",
         special: Special::None,
@@ -1044,11 +1083,11 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(6, "currentRevision", Str, 0),
             f(7, "updateRevision", Str, 0),
             f(9, "collisionCount", I32, KEEP_ZERO),
-            f(10, "conditions", Msg(159), REPEATED),
+            f(10, "conditions", Msg(165), REPEATED),
             f(11, "availableReplicas", I32, KEEP_ZERO),
         ],
     },
-    // 91
+    // 95
     Msg {
         name: "batch.v1.JobSpec",
         special: Special::None,
@@ -1056,40 +1095,40 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "parallelism", I32, KEEP_ZERO),
             f(2, "completions", I32, KEEP_ZERO),
             f(3, "activeDeadlineSeconds", I64, KEEP_ZERO),
-            f(4, "selector", Msg(149), 0),
+            f(4, "selector", Msg(155), 0),
             f(5, "manualSelector", Bool, KEEP_ZERO),
-            f(6, "template", Msg(64), 0),
+            f(6, "template", Msg(68), 0),
             f(7, "backoffLimit", I32, KEEP_ZERO),
             f(8, "ttlSecondsAfterFinished", I32, KEEP_ZERO),
             f(9, "completionMode", Str, KEEP_ZERO),
             f(10, "suspend", Bool, KEEP_ZERO),
-            f(11, "podFailurePolicy", Msg(160), 0),
+            f(11, "podFailurePolicy", Msg(166), 0),
             f(12, "backoffLimitPerIndex", I32, KEEP_ZERO),
             f(13, "maxFailedIndexes", I32, KEEP_ZERO),
             f(14, "podReplacementPolicy", Str, KEEP_ZERO),
             f(15, "managedBy", Str, KEEP_ZERO),
-            f(16, "successPolicy", Msg(161), 0),
+            f(16, "successPolicy", Msg(167), 0),
         ],
     },
-    // 92
+    // 96
     Msg {
         name: "batch.v1.JobStatus",
         special: Special::None,
         fields: &[
-            f(1, "conditions", Msg(162), REPEATED),
-            f(2, "startTime", Msg(52), 0),
-            f(3, "completionTime", Msg(52), 0),
+            f(1, "conditions", Msg(168), REPEATED),
+            f(2, "startTime", Msg(56), 0),
+            f(3, "completionTime", Msg(56), 0),
             f(4, "active", I32, 0),
             f(5, "succeeded", I32, 0),
             f(6, "failed", I32, 0),
             f(7, "completedIndexes", Str, 0),
-            f(8, "uncountedTerminatedPods", Msg(163), 0),
+            f(8, "uncountedTerminatedPods", Msg(169), 0),
             f(9, "ready", I32, KEEP_ZERO),
             f(10, "failedIndexes", Str, KEEP_ZERO),
             f(11, "terminating", I32, KEEP_ZERO),
         ],
     },
-    // 93
+    // 97
     Msg {
         name: "batch.v1.CronJobSpec",
         special: Special::None,
@@ -1098,23 +1137,23 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "startingDeadlineSeconds", I64, KEEP_ZERO),
             f(3, "concurrencyPolicy", Str, 0),
             f(4, "suspend", Bool, KEEP_ZERO),
-            f(5, "jobTemplate", Msg(164), 0),
+            f(5, "jobTemplate", Msg(170), 0),
             f(6, "successfulJobsHistoryLimit", I32, KEEP_ZERO),
             f(7, "failedJobsHistoryLimit", I32, KEEP_ZERO),
             f(8, "timeZone", Str, KEEP_ZERO),
         ],
     },
-    // 94
+    // 98
     Msg {
         name: "batch.v1.CronJobStatus",
         special: Special::None,
         fields: &[
-            f(1, "active", Msg(74), REPEATED),
-            f(4, "lastScheduleTime", Msg(52), 0),
-            f(5, "lastSuccessfulTime", Msg(52), 0),
+            f(1, "active", Msg(78), REPEATED),
+            f(4, "lastScheduleTime", Msg(56), 0),
+            f(5, "lastSuccessfulTime", Msg(56), 0),
         ],
     },
-    // 95
+    // 99
     Msg {
         name: "autoscaling.v1.ScaleSpec",
         special: Special::None,
@@ -1122,7 +1161,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "replicas", I32, 0),
         ],
     },
-    // 96
+    // 100
     Msg {
         name: "autoscaling.v1.ScaleStatus",
         special: Special::None,
@@ -1131,41 +1170,67 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "selector", Str, 0),
         ],
     },
-    // 97
+    // 101
     Msg {
         name: "policy.v1.PodDisruptionBudgetSpec",
         special: Special::None,
         fields: &[
-            f(1, "minAvailable", Msg(57), 0),
-            f(2, "selector", Msg(149), 0),
-            f(3, "maxUnavailable", Msg(57), 0),
+            f(1, "minAvailable", Msg(61), 0),
+            f(2, "selector", Msg(155), 0),
+            f(3, "maxUnavailable", Msg(61), 0),
             f(4, "unhealthyPodEvictionPolicy", Str, KEEP_ZERO),
         ],
     },
-    // 98
+    // 102
     Msg {
         name: "policy.v1.PodDisruptionBudgetStatus",
         special: Special::None,
         fields: &[
             f(1, "observedGeneration", I64, 0),
-            f(2, "disruptedPods", MapMsg(52), 0),
+            f(2, "disruptedPods", MapMsg(56), 0),
             f(3, "disruptionsAllowed", I32, KEEP_ZERO),
             f(4, "currentHealthy", I32, KEEP_ZERO),
             f(5, "desiredHealthy", I32, KEEP_ZERO),
             f(6, "expectedPods", I32, KEEP_ZERO),
-            f(7, "conditions", Msg(132), REPEATED),
+            f(7, "conditions", Msg(138), REPEATED),
         ],
     },
-    // 99
+    // 103
+    Msg {
+        name: "discovery.v1.Endpoint",
+        special: Special::None,
+        fields: &[
+            f(1, "addresses", Str, REPEATED),
+            f(2, "conditions", Msg(171), 0),
+            f(3, "hostname", Str, KEEP_ZERO),
+            f(4, "targetRef", Msg(78), 0),
+            f(5, "deprecatedTopology", MapStr, 0),
+            f(6, "nodeName", Str, KEEP_ZERO),
+            f(7, "zone", Str, KEEP_ZERO),
+            f(8, "hints", Msg(172), 0),
+        ],
+    },
+    // 104
+    Msg {
+        name: "discovery.v1.EndpointPort",
+        special: Special::None,
+        fields: &[
+            f(1, "name", Str, KEEP_ZERO),
+            f(2, "protocol", Str, KEEP_ZERO),
+            f(3, "port", I32, KEEP_ZERO),
+            f(4, "appProtocol", Str, KEEP_ZERO),
+        ],
+    },
+    // 105
     Msg {
         name: "authorization.v1.SelfSubjectAccessReviewSpec",
         special: Special::None,
         fields: &[
-            f(1, "resourceAttributes", Msg(165), 0),
-            f(2, "nonResourceAttributes", Msg(166), 0),
+            f(1, "resourceAttributes", Msg(173), 0),
+            f(2, "nonResourceAttributes", Msg(174), 0),
         ],
     },
-    // 100
+    // 106
     Msg {
         name: "authorization.v1.SubjectAccessReviewStatus",
         special: Special::None,
@@ -1176,7 +1241,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "denied", Bool, 0),
         ],
     },
-    // 101
+    // 107
     Msg {
         name: "authorization.v1.SelfSubjectRulesReviewSpec",
         special: Special::None,
@@ -1184,18 +1249,18 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "namespace", Str, 0),
         ],
     },
-    // 102
+    // 108
     Msg {
         name: "authorization.v1.SubjectRulesReviewStatus",
         special: Special::None,
         fields: &[
-            f(1, "resourceRules", Msg(167), REPEATED),
-            f(2, "nonResourceRules", Msg(168), REPEATED),
+            f(1, "resourceRules", Msg(175), REPEATED),
+            f(2, "nonResourceRules", Msg(176), REPEATED),
             f(3, "incomplete", Bool, KEEP_ZERO),
             f(4, "evaluationError", Str, 0),
         ],
     },
-    // 103
+    // 109
     Msg {
         name: "meta.v1.StatusDetails",
         special: Special::None,
@@ -1203,12 +1268,12 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "name", Str, 0),
             f(2, "group", Str, 0),
             f(3, "kind", Str, 0),
-            f(4, "causes", Msg(169), REPEATED),
+            f(4, "causes", Msg(177), REPEATED),
             f(5, "retryAfterSeconds", I32, 0),
             f(6, "uid", Str, 0),
         ],
     },
-    // 104
+    // 110
     Msg {
         name: "meta.v1.Preconditions",
         special: Special::None,
@@ -1217,7 +1282,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "resourceVersion", Str, KEEP_ZERO),
         ],
     },
-    // 105
+    // 111
     Msg {
         name: "meta.v1.OwnerReference",
         special: Special::None,
@@ -1230,7 +1295,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(7, "blockOwnerDeletion", Bool, KEEP_ZERO),
         ],
     },
-    // 106
+    // 112
     Msg {
         name: "meta.v1.ManagedFieldsEntry",
         special: Special::None,
@@ -1238,22 +1303,22 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "manager", Str, 0),
             f(2, "operation", Str, 0),
             f(3, "apiVersion", Str, 0),
-            f(4, "time", Msg(52), 0),
+            f(4, "time", Msg(56), 0),
             f(6, "fieldsType", Str, 0),
-            f(7, "fieldsV1", Msg(55), 0),
+            f(7, "fieldsV1", Msg(59), 0),
             f(8, "subresource", Str, 0),
         ],
     },
-    // 107
+    // 113
     Msg {
         name: "core.v1.Volume",
         special: Special::None,
         fields: &[
             f(1, "name", Str, KEEP_ZERO),
-            f(2, "volume_source", Msg(170), INLINE),
+            f(2, "volume_source", Msg(178), INLINE),
         ],
     },
-    // 108
+    // 114
     Msg {
         name: "core.v1.Container",
         special: Special::None,
@@ -1263,59 +1328,59 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "command", Str, REPEATED),
             f(4, "args", Str, REPEATED),
             f(5, "workingDir", Str, 0),
-            f(6, "ports", Msg(171), REPEATED),
-            f(7, "env", Msg(172), REPEATED),
-            f(8, "resources", Msg(120), 0),
-            f(9, "volumeMounts", Msg(173), REPEATED),
-            f(10, "livenessProbe", Msg(174), 0),
-            f(11, "readinessProbe", Msg(174), 0),
-            f(12, "lifecycle", Msg(175), 0),
+            f(6, "ports", Msg(179), REPEATED),
+            f(7, "env", Msg(180), REPEATED),
+            f(8, "resources", Msg(126), 0),
+            f(9, "volumeMounts", Msg(181), REPEATED),
+            f(10, "livenessProbe", Msg(182), 0),
+            f(11, "readinessProbe", Msg(182), 0),
+            f(12, "lifecycle", Msg(183), 0),
             f(13, "terminationMessagePath", Str, 0),
             f(14, "imagePullPolicy", Str, 0),
-            f(15, "securityContext", Msg(176), 0),
+            f(15, "securityContext", Msg(184), 0),
             f(16, "stdin", Bool, 0),
             f(17, "stdinOnce", Bool, 0),
             f(18, "tty", Bool, 0),
-            f(19, "envFrom", Msg(177), REPEATED),
+            f(19, "envFrom", Msg(185), REPEATED),
             f(20, "terminationMessagePolicy", Str, 0),
-            f(21, "volumeDevices", Msg(178), REPEATED),
-            f(22, "startupProbe", Msg(174), 0),
-            f(23, "resizePolicy", Msg(179), REPEATED),
+            f(21, "volumeDevices", Msg(186), REPEATED),
+            f(22, "startupProbe", Msg(182), 0),
+            f(23, "resizePolicy", Msg(187), REPEATED),
             f(24, "restartPolicy", Str, KEEP_ZERO),
-            f(25, "restartPolicyRules", Msg(180), REPEATED),
+            f(25, "restartPolicyRules", Msg(188), REPEATED),
         ],
     },
-    // 109
+    // 115
     Msg {
         name: "core.v1.PodSecurityContext",
         special: Special::None,
         fields: &[
-            f(1, "seLinuxOptions", Msg(181), 0),
+            f(1, "seLinuxOptions", Msg(189), 0),
             f(2, "runAsUser", I64, KEEP_ZERO),
             f(3, "runAsNonRoot", Bool, KEEP_ZERO),
             f(4, "supplementalGroups", I64, REPEATED),
             f(5, "fsGroup", I64, KEEP_ZERO),
             f(6, "runAsGroup", I64, KEEP_ZERO),
-            f(7, "sysctls", Msg(182), REPEATED),
-            f(8, "windowsOptions", Msg(183), 0),
+            f(7, "sysctls", Msg(190), REPEATED),
+            f(8, "windowsOptions", Msg(191), 0),
             f(9, "fsGroupChangePolicy", Str, KEEP_ZERO),
-            f(10, "seccompProfile", Msg(184), 0),
-            f(11, "appArmorProfile", Msg(185), 0),
+            f(10, "seccompProfile", Msg(192), 0),
+            f(11, "appArmorProfile", Msg(193), 0),
             f(12, "supplementalGroupsPolicy", Str, KEEP_ZERO),
             f(13, "seLinuxChangePolicy", Str, KEEP_ZERO),
         ],
     },
-    // 110
+    // 116
     Msg {
         name: "core.v1.Affinity",
         special: Special::None,
         fields: &[
-            f(1, "nodeAffinity", Msg(186), 0),
-            f(2, "podAffinity", Msg(187), 0),
-            f(3, "podAntiAffinity", Msg(188), 0),
+            f(1, "nodeAffinity", Msg(194), 0),
+            f(2, "podAffinity", Msg(195), 0),
+            f(3, "podAntiAffinity", Msg(196), 0),
         ],
     },
-    // 111
+    // 117
     Msg {
         name: "core.v1.Toleration",
         special: Special::None,
@@ -1327,7 +1392,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(5, "tolerationSeconds", I64, KEEP_ZERO),
         ],
     },
-    // 112
+    // 118
     Msg {
         name: "core.v1.HostAlias",
         special: Special::None,
@@ -1336,17 +1401,17 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "hostnames", Str, REPEATED),
         ],
     },
-    // 113
+    // 119
     Msg {
         name: "core.v1.PodDnsConfig",
         special: Special::None,
         fields: &[
             f(1, "nameservers", Str, REPEATED),
             f(2, "searches", Str, REPEATED),
-            f(3, "options", Msg(189), REPEATED),
+            f(3, "options", Msg(197), REPEATED),
         ],
     },
-    // 114
+    // 120
     Msg {
         name: "core.v1.PodReadinessGate",
         special: Special::None,
@@ -1354,7 +1419,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "conditionType", Str, KEEP_ZERO),
         ],
     },
-    // 115
+    // 121
     Msg {
         name: "core.v1.TopologySpreadConstraint",
         special: Special::None,
@@ -1362,23 +1427,23 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "maxSkew", I32, KEEP_ZERO),
             f(2, "topologyKey", Str, KEEP_ZERO),
             f(3, "whenUnsatisfiable", Str, KEEP_ZERO),
-            f(4, "labelSelector", Msg(149), 0),
+            f(4, "labelSelector", Msg(155), 0),
             f(5, "minDomains", I32, KEEP_ZERO),
             f(6, "nodeAffinityPolicy", Str, KEEP_ZERO),
             f(7, "nodeTaintsPolicy", Str, KEEP_ZERO),
             f(8, "matchLabelKeys", Str, REPEATED),
         ],
     },
-    // 116
+    // 122
     Msg {
         name: "core.v1.EphemeralContainer",
         special: Special::None,
         fields: &[
-            f(1, "ephemeral_container_common", Msg(190), INLINE),
+            f(1, "ephemeral_container_common", Msg(198), INLINE),
             f(2, "targetContainerName", Str, 0),
         ],
     },
-    // 117
+    // 123
     Msg {
         name: "core.v1.PodOs",
         special: Special::None,
@@ -1386,7 +1451,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "name", Str, KEEP_ZERO),
         ],
     },
-    // 118
+    // 124
     Msg {
         name: "core.v1.PodSchedulingGate",
         special: Special::None,
@@ -1394,7 +1459,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "name", Str, KEEP_ZERO),
         ],
     },
-    // 119
+    // 125
     Msg {
         name: "core.v1.PodResourceClaim",
         special: Special::None,
@@ -1404,17 +1469,17 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "resourceClaimTemplateName", Str, KEEP_ZERO),
         ],
     },
-    // 120
+    // 126
     Msg {
         name: "core.v1.ResourceRequirements",
         special: Special::None,
         fields: &[
-            f(1, "limits", MapMsg(58), 0),
-            f(2, "requests", MapMsg(58), 0),
-            f(3, "claims", Msg(191), REPEATED),
+            f(1, "limits", MapMsg(62), 0),
+            f(2, "requests", MapMsg(62), 0),
+            f(3, "claims", Msg(199), REPEATED),
         ],
     },
-    // 121
+    // 127
     Msg {
         name: "core.v1.WorkloadReference",
         special: Special::None,
@@ -1424,43 +1489,43 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "podGroupReplicaKey", Str, 0),
         ],
     },
-    // 122
+    // 128
     Msg {
         name: "core.v1.PodCondition",
         special: Special::None,
         fields: &[
             f(1, "type", Str, KEEP_ZERO),
             f(2, "status", Str, KEEP_ZERO),
-            f(3, "lastProbeTime", Msg(52), 0),
-            f(4, "lastTransitionTime", Msg(52), 0),
+            f(3, "lastProbeTime", Msg(56), 0),
+            f(4, "lastTransitionTime", Msg(56), 0),
             f(5, "reason", Str, 0),
             f(6, "message", Str, 0),
             f(7, "observedGeneration", I64, 0),
         ],
     },
-    // 123
+    // 129
     Msg {
         name: "core.v1.ContainerStatus",
         special: Special::None,
         fields: &[
             f(1, "name", Str, KEEP_ZERO),
-            f(2, "state", Msg(192), 0),
-            f(3, "lastState", Msg(192), 0),
+            f(2, "state", Msg(200), 0),
+            f(3, "lastState", Msg(200), 0),
             f(4, "ready", Bool, KEEP_ZERO),
             f(5, "restartCount", I32, KEEP_ZERO),
             f(6, "image", Str, KEEP_ZERO),
             f(7, "imageID", Str, KEEP_ZERO),
             f(8, "containerID", Str, 0),
             f(9, "started", Bool, KEEP_ZERO),
-            f(10, "allocatedResources", MapMsg(58), 0),
-            f(11, "resources", Msg(120), 0),
-            f(12, "volumeMounts", Msg(193), REPEATED),
-            f(13, "user", Msg(194), 0),
-            f(14, "allocatedResourcesStatus", Msg(195), REPEATED),
+            f(10, "allocatedResources", MapMsg(62), 0),
+            f(11, "resources", Msg(126), 0),
+            f(12, "volumeMounts", Msg(201), REPEATED),
+            f(13, "user", Msg(202), 0),
+            f(14, "allocatedResourcesStatus", Msg(203), REPEATED),
             f(15, "stopSignal", Str, KEEP_ZERO),
         ],
     },
-    // 124
+    // 130
     Msg {
         name: "core.v1.PodIp",
         special: Special::None,
@@ -1468,7 +1533,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "ip", Str, KEEP_ZERO),
         ],
     },
-    // 125
+    // 131
     Msg {
         name: "core.v1.PodResourceClaimStatus",
         special: Special::None,
@@ -1477,7 +1542,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "resourceClaimName", Str, 0),
         ],
     },
-    // 126
+    // 132
     Msg {
         name: "core.v1.HostIp",
         special: Special::None,
@@ -1485,28 +1550,28 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "ip", Str, KEEP_ZERO),
         ],
     },
-    // 127
+    // 133
     Msg {
         name: "core.v1.PodExtendedResourceClaimStatus",
         special: Special::None,
         fields: &[
-            f(1, "requestMappings", Msg(196), REPEATED),
+            f(1, "requestMappings", Msg(204), REPEATED),
             f(2, "resourceClaimName", Str, KEEP_ZERO),
         ],
     },
-    // 128
+    // 134
     Msg {
         name: "core.v1.ReplicationControllerCondition",
         special: Special::None,
         fields: &[
             f(1, "type", Str, KEEP_ZERO),
             f(2, "status", Str, KEEP_ZERO),
-            f(3, "lastTransitionTime", Msg(52), 0),
+            f(3, "lastTransitionTime", Msg(56), 0),
             f(4, "reason", Str, 0),
             f(5, "message", Str, 0),
         ],
     },
-    // 129
+    // 135
     Msg {
         name: "core.v1.ServicePort",
         special: Special::None,
@@ -1514,28 +1579,28 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "name", Str, 0),
             f(2, "protocol", Str, 0),
             f(3, "port", I32, KEEP_ZERO),
-            f(4, "targetPort", Msg(57), 0),
+            f(4, "targetPort", Msg(61), 0),
             f(5, "nodePort", I32, 0),
             f(6, "appProtocol", Str, KEEP_ZERO),
         ],
     },
-    // 130
+    // 136
     Msg {
         name: "core.v1.SessionAffinityConfig",
         special: Special::None,
         fields: &[
-            f(1, "clientIP", Msg(197), 0),
+            f(1, "clientIP", Msg(205), 0),
         ],
     },
-    // 131
+    // 137
     Msg {
         name: "core.v1.LoadBalancerStatus",
         special: Special::None,
         fields: &[
-            f(1, "ingress", Msg(198), REPEATED),
+            f(1, "ingress", Msg(206), REPEATED),
         ],
     },
-    // 132
+    // 138
     Msg {
         name: "meta.v1.Condition",
         special: Special::None,
@@ -1543,24 +1608,24 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "type", Str, KEEP_ZERO),
             f(2, "status", Str, KEEP_ZERO),
             f(3, "observedGeneration", I64, 0),
-            f(4, "lastTransitionTime", Msg(52), 0),
+            f(4, "lastTransitionTime", Msg(56), 0),
             f(5, "reason", Str, KEEP_ZERO),
             f(6, "message", Str, KEEP_ZERO),
         ],
     },
-    // 133
+    // 139
     Msg {
         name: "core.v1.NamespaceCondition",
         special: Special::None,
         fields: &[
             f(1, "type", Str, KEEP_ZERO),
             f(2, "status", Str, KEEP_ZERO),
-            f(4, "lastTransitionTime", Msg(52), 0),
+            f(4, "lastTransitionTime", Msg(56), 0),
             f(5, "reason", Str, 0),
             f(6, "message", Str, 0),
         ],
     },
-    // 134
+    // 140
     Msg {
         name: "core.v1.Taint",
         special: Special::None,
@@ -1568,31 +1633,31 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "key", Str, KEEP_ZERO),
             f(2, "value", Str, 0),
             f(3, "effect", Str, KEEP_ZERO),
-            f(4, "timeAdded", Msg(52), 0),
+            f(4, "timeAdded", Msg(56), 0),
         ],
     },
-    // 135
+    // 141
     Msg {
         name: "core.v1.NodeConfigSource",
         special: Special::None,
         fields: &[
-            f(2, "configMap", Msg(199), 0),
+            f(2, "configMap", Msg(207), 0),
         ],
     },
-    // 136
+    // 142
     Msg {
         name: "core.v1.NodeCondition",
         special: Special::None,
         fields: &[
             f(1, "type", Str, KEEP_ZERO),
             f(2, "status", Str, KEEP_ZERO),
-            f(3, "lastHeartbeatTime", Msg(52), 0),
-            f(4, "lastTransitionTime", Msg(52), 0),
+            f(3, "lastHeartbeatTime", Msg(56), 0),
+            f(4, "lastTransitionTime", Msg(56), 0),
             f(5, "reason", Str, 0),
             f(6, "message", Str, 0),
         ],
     },
-    // 137
+    // 143
     Msg {
         name: "core.v1.NodeAddress",
         special: Special::None,
@@ -1601,15 +1666,15 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "address", Str, KEEP_ZERO),
         ],
     },
-    // 138
+    // 144
     Msg {
         name: "core.v1.NodeDaemonEndpoints",
         special: Special::None,
         fields: &[
-            f(1, "kubeletEndpoint", Msg(200), 0),
+            f(1, "kubeletEndpoint", Msg(208), 0),
         ],
     },
-    // 139
+    // 145
     Msg {
         name: "core.v1.NodeSystemInfo",
         special: Special::None,
@@ -1624,10 +1689,10 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(8, "kubeProxyVersion", Str, KEEP_ZERO),
             f(9, "operatingSystem", Str, KEEP_ZERO),
             f(10, "architecture", Str, KEEP_ZERO),
-            f(11, "swap", Msg(201), 0),
+            f(11, "swap", Msg(209), 0),
         ],
     },
-    // 140
+    // 146
     Msg {
         name: "core.v1.ContainerImage",
         special: Special::None,
@@ -1636,7 +1701,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "sizeBytes", I64, 0),
         ],
     },
-    // 141
+    // 147
     Msg {
         name: "core.v1.AttachedVolume",
         special: Special::None,
@@ -1645,27 +1710,27 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "devicePath", Str, KEEP_ZERO),
         ],
     },
-    // 142
+    // 148
     Msg {
         name: "core.v1.NodeConfigStatus",
         special: Special::None,
         fields: &[
-            f(1, "assigned", Msg(135), 0),
-            f(2, "active", Msg(135), 0),
-            f(3, "lastKnownGood", Msg(135), 0),
+            f(1, "assigned", Msg(141), 0),
+            f(2, "active", Msg(141), 0),
+            f(3, "lastKnownGood", Msg(141), 0),
             f(4, "error", Str, 0),
         ],
     },
-    // 143
+    // 149
     Msg {
         name: "core.v1.NodeRuntimeHandler",
         special: Special::None,
         fields: &[
             f(1, "name", Str, 0),
-            f(2, "features", Msg(202), 0),
+            f(2, "features", Msg(210), 0),
         ],
     },
-    // 144
+    // 150
     Msg {
         name: "core.v1.NodeFeatures",
         special: Special::None,
@@ -1673,18 +1738,18 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "supplementalGroupsPolicy", Bool, KEEP_ZERO),
         ],
     },
-    // 145
+    // 151
     Msg {
         name: "core.v1.EndpointAddress",
         special: Special::None,
         fields: &[
             f(1, "ip", Str, KEEP_ZERO),
-            f(2, "targetRef", Msg(74), 0),
+            f(2, "targetRef", Msg(78), 0),
             f(3, "hostname", Str, 0),
             f(4, "nodeName", Str, KEEP_ZERO),
         ],
     },
-    // 146
+    // 152
     Msg {
         name: "core.v1.EndpointPort",
         special: Special::None,
@@ -1695,46 +1760,46 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "appProtocol", Str, KEEP_ZERO),
         ],
     },
-    // 147
+    // 153
     Msg {
         name: "core.v1.LimitRangeItem",
         special: Special::None,
         fields: &[
             f(1, "type", Str, KEEP_ZERO),
-            f(2, "max", MapMsg(58), 0),
-            f(3, "min", MapMsg(58), 0),
-            f(4, "default", MapMsg(58), 0),
-            f(5, "defaultRequest", MapMsg(58), 0),
-            f(6, "maxLimitRequestRatio", MapMsg(58), 0),
+            f(2, "max", MapMsg(62), 0),
+            f(3, "min", MapMsg(62), 0),
+            f(4, "default", MapMsg(62), 0),
+            f(5, "defaultRequest", MapMsg(62), 0),
+            f(6, "maxLimitRequestRatio", MapMsg(62), 0),
         ],
     },
-    // 148
+    // 154
     Msg {
         name: "core.v1.ScopeSelector",
         special: Special::None,
         fields: &[
-            f(1, "matchExpressions", Msg(203), REPEATED),
+            f(1, "matchExpressions", Msg(211), REPEATED),
         ],
     },
-    // 149
+    // 155
     Msg {
         name: "meta.v1.LabelSelector",
         special: Special::None,
         fields: &[
             f(1, "matchLabels", MapStr, 0),
-            f(2, "matchExpressions", Msg(204), REPEATED),
+            f(2, "matchExpressions", Msg(212), REPEATED),
         ],
     },
-    // 150
+    // 156
     Msg {
         name: "apps.v1.DeploymentStrategy",
         special: Special::None,
         fields: &[
             f(1, "type", Str, 0),
-            f(2, "rollingUpdate", Msg(205), 0),
+            f(2, "rollingUpdate", Msg(213), 0),
         ],
     },
-    // 151
+    // 157
     Msg {
         name: "apps.v1.DeploymentCondition",
         special: Special::None,
@@ -1743,63 +1808,63 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "status", Str, KEEP_ZERO),
             f(4, "reason", Str, 0),
             f(5, "message", Str, 0),
-            f(6, "lastUpdateTime", Msg(52), 0),
-            f(7, "lastTransitionTime", Msg(52), 0),
+            f(6, "lastUpdateTime", Msg(56), 0),
+            f(7, "lastTransitionTime", Msg(56), 0),
         ],
     },
-    // 152
+    // 158
     Msg {
         name: "apps.v1.ReplicaSetCondition",
         special: Special::None,
         fields: &[
             f(1, "type", Str, KEEP_ZERO),
             f(2, "status", Str, KEEP_ZERO),
-            f(3, "lastTransitionTime", Msg(52), 0),
+            f(3, "lastTransitionTime", Msg(56), 0),
             f(4, "reason", Str, 0),
             f(5, "message", Str, 0),
         ],
     },
-    // 153
+    // 159
     Msg {
         name: "apps.v1.DaemonSetUpdateStrategy",
         special: Special::None,
         fields: &[
             f(1, "type", Str, 0),
-            f(2, "rollingUpdate", Msg(206), 0),
+            f(2, "rollingUpdate", Msg(214), 0),
         ],
     },
-    // 154
+    // 160
     Msg {
         name: "apps.v1.DaemonSetCondition",
         special: Special::None,
         fields: &[
             f(1, "type", Str, KEEP_ZERO),
             f(2, "status", Str, KEEP_ZERO),
-            f(3, "lastTransitionTime", Msg(52), 0),
+            f(3, "lastTransitionTime", Msg(56), 0),
             f(4, "reason", Str, 0),
             f(5, "message", Str, 0),
         ],
     },
-    // 155
+    // 161
     Msg {
         name: "core.v1.PersistentVolumeClaim",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(207), 0),
-            f(3, "status", Msg(208), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(215), 0),
+            f(3, "status", Msg(216), 0),
         ],
     },
-    // 156
+    // 162
     Msg {
         name: "apps.v1.StatefulSetUpdateStrategy",
         special: Special::None,
         fields: &[
             f(1, "type", Str, 0),
-            f(2, "rollingUpdate", Msg(209), 0),
+            f(2, "rollingUpdate", Msg(217), 0),
         ],
     },
-    // 157
+    // 163
     Msg {
         name: "apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy",
         special: Special::None,
@@ -1808,7 +1873,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "whenScaled", Str, 0),
         ],
     },
-    // 158
+    // 164
     Msg {
         name: "apps.v1.StatefulSetOrdinals",
         special: Special::None,
@@ -1816,48 +1881,48 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "start", I32, KEEP_ZERO),
         ],
     },
-    // 159
+    // 165
     Msg {
         name: "apps.v1.StatefulSetCondition",
         special: Special::None,
         fields: &[
             f(1, "type", Str, KEEP_ZERO),
             f(2, "status", Str, KEEP_ZERO),
-            f(3, "lastTransitionTime", Msg(52), 0),
+            f(3, "lastTransitionTime", Msg(56), 0),
             f(4, "reason", Str, 0),
             f(5, "message", Str, 0),
         ],
     },
-    // 160
+    // 166
     Msg {
         name: "batch.v1.PodFailurePolicy",
         special: Special::None,
         fields: &[
-            f(1, "rules", Msg(210), REPEATED),
+            f(1, "rules", Msg(218), REPEATED),
         ],
     },
-    // 161
+    // 167
     Msg {
         name: "batch.v1.SuccessPolicy",
         special: Special::None,
         fields: &[
-            f(1, "rules", Msg(211), REPEATED),
+            f(1, "rules", Msg(219), REPEATED),
         ],
     },
-    // 162
+    // 168
     Msg {
         name: "batch.v1.JobCondition",
         special: Special::None,
         fields: &[
             f(1, "type", Str, KEEP_ZERO),
             f(2, "status", Str, KEEP_ZERO),
-            f(3, "lastProbeTime", Msg(52), 0),
-            f(4, "lastTransitionTime", Msg(52), 0),
+            f(3, "lastProbeTime", Msg(56), 0),
+            f(4, "lastTransitionTime", Msg(56), 0),
             f(5, "reason", Str, 0),
             f(6, "message", Str, 0),
         ],
     },
-    // 163
+    // 169
     Msg {
         name: "batch.v1.UncountedTerminatedPods",
         special: Special::None,
@@ -1866,16 +1931,35 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "failed", Str, REPEATED),
         ],
     },
-    // 164
+    // 170
     Msg {
         name: "batch.v1.JobTemplateSpec",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(91), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(95), 0),
         ],
     },
-    // 165
+    // 171
+    Msg {
+        name: "discovery.v1.EndpointConditions",
+        special: Special::None,
+        fields: &[
+            f(1, "ready", Bool, KEEP_ZERO),
+            f(2, "serving", Bool, KEEP_ZERO),
+            f(3, "terminating", Bool, KEEP_ZERO),
+        ],
+    },
+    // 172
+    Msg {
+        name: "discovery.v1.EndpointHints",
+        special: Special::None,
+        fields: &[
+            f(1, "forZones", Msg(220), REPEATED),
+            f(2, "forNodes", Msg(221), REPEATED),
+        ],
+    },
+    // 173
     Msg {
         name: "authorization.v1.ResourceAttributes",
         special: Special::None,
@@ -1887,11 +1971,11 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(5, "resource", Str, 0),
             f(6, "subresource", Str, 0),
             f(7, "name", Str, 0),
-            f(8, "fieldSelector", Msg(212), 0),
-            f(9, "labelSelector", Msg(213), 0),
+            f(8, "fieldSelector", Msg(222), 0),
+            f(9, "labelSelector", Msg(223), 0),
         ],
     },
-    // 166
+    // 174
     Msg {
         name: "authorization.v1.NonResourceAttributes",
         special: Special::None,
@@ -1900,7 +1984,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "verb", Str, 0),
         ],
     },
-    // 167
+    // 175
     Msg {
         name: "authorization.v1.ResourceRule",
         special: Special::None,
@@ -1911,7 +1995,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "resourceNames", Str, REPEATED),
         ],
     },
-    // 168
+    // 176
     Msg {
         name: "authorization.v1.NonResourceRule",
         special: Special::None,
@@ -1920,7 +2004,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "nonResourceURLs", Str, REPEATED),
         ],
     },
-    // 169
+    // 177
     Msg {
         name: "meta.v1.StatusCause",
         special: Special::None,
@@ -1930,44 +2014,44 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "field", Str, 0),
         ],
     },
-    // 170
+    // 178
     Msg {
         name: "core.v1.VolumeSource",
         special: Special::None,
         fields: &[
-            f(1, "hostPath", Msg(214), 0),
-            f(2, "emptyDir", Msg(215), 0),
-            f(3, "gcePersistentDisk", Msg(216), 0),
-            f(4, "awsElasticBlockStore", Msg(217), 0),
-            f(5, "gitRepo", Msg(218), 0),
-            f(6, "secret", Msg(219), 0),
-            f(7, "nfs", Msg(220), 0),
-            f(8, "iscsi", Msg(221), 0),
-            f(9, "glusterfs", Msg(222), 0),
-            f(10, "persistentVolumeClaim", Msg(223), 0),
-            f(11, "rbd", Msg(224), 0),
-            f(12, "flexVolume", Msg(225), 0),
-            f(13, "cinder", Msg(226), 0),
-            f(14, "cephfs", Msg(227), 0),
-            f(15, "flocker", Msg(228), 0),
-            f(16, "downwardAPI", Msg(229), 0),
-            f(17, "fc", Msg(230), 0),
-            f(18, "azureFile", Msg(231), 0),
-            f(19, "configMap", Msg(232), 0),
-            f(20, "vsphereVolume", Msg(233), 0),
-            f(21, "quobyte", Msg(234), 0),
-            f(22, "azureDisk", Msg(235), 0),
-            f(23, "photonPersistentDisk", Msg(236), 0),
-            f(24, "portworxVolume", Msg(237), 0),
-            f(25, "scaleIO", Msg(238), 0),
-            f(26, "projected", Msg(239), 0),
-            f(27, "storageos", Msg(240), 0),
-            f(28, "csi", Msg(241), 0),
-            f(29, "ephemeral", Msg(242), 0),
-            f(30, "image", Msg(243), 0),
+            f(1, "hostPath", Msg(224), 0),
+            f(2, "emptyDir", Msg(225), 0),
+            f(3, "gcePersistentDisk", Msg(226), 0),
+            f(4, "awsElasticBlockStore", Msg(227), 0),
+            f(5, "gitRepo", Msg(228), 0),
+            f(6, "secret", Msg(229), 0),
+            f(7, "nfs", Msg(230), 0),
+            f(8, "iscsi", Msg(231), 0),
+            f(9, "glusterfs", Msg(232), 0),
+            f(10, "persistentVolumeClaim", Msg(233), 0),
+            f(11, "rbd", Msg(234), 0),
+            f(12, "flexVolume", Msg(235), 0),
+            f(13, "cinder", Msg(236), 0),
+            f(14, "cephfs", Msg(237), 0),
+            f(15, "flocker", Msg(238), 0),
+            f(16, "downwardAPI", Msg(239), 0),
+            f(17, "fc", Msg(240), 0),
+            f(18, "azureFile", Msg(241), 0),
+            f(19, "configMap", Msg(242), 0),
+            f(20, "vsphereVolume", Msg(243), 0),
+            f(21, "quobyte", Msg(244), 0),
+            f(22, "azureDisk", Msg(245), 0),
+            f(23, "photonPersistentDisk", Msg(246), 0),
+            f(24, "portworxVolume", Msg(247), 0),
+            f(25, "scaleIO", Msg(248), 0),
+            f(26, "projected", Msg(249), 0),
+            f(27, "storageos", Msg(250), 0),
+            f(28, "csi", Msg(251), 0),
+            f(29, "ephemeral", Msg(252), 0),
+            f(30, "image", Msg(253), 0),
         ],
     },
-    // 171
+    // 179
     Msg {
         name: "core.v1.ContainerPort",
         special: Special::None,
@@ -1979,17 +2063,17 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(5, "hostIP", Str, 0),
         ],
     },
-    // 172
+    // 180
     Msg {
         name: "core.v1.EnvVar",
         special: Special::None,
         fields: &[
             f(1, "name", Str, KEEP_ZERO),
             f(2, "value", Str, 0),
-            f(3, "valueFrom", Msg(244), 0),
+            f(3, "valueFrom", Msg(254), 0),
         ],
     },
-    // 173
+    // 181
     Msg {
         name: "core.v1.VolumeMount",
         special: Special::None,
@@ -2003,12 +2087,12 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(7, "recursiveReadOnly", Str, KEEP_ZERO),
         ],
     },
-    // 174
+    // 182
     Msg {
         name: "core.v1.Probe",
         special: Special::None,
         fields: &[
-            f(1, "handler", Msg(245), INLINE),
+            f(1, "handler", Msg(255), INLINE),
             f(2, "initialDelaySeconds", I32, 0),
             f(3, "timeoutSeconds", I32, 0),
             f(4, "periodSeconds", I32, 0),
@@ -2017,46 +2101,46 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(7, "terminationGracePeriodSeconds", I64, KEEP_ZERO),
         ],
     },
-    // 175
+    // 183
     Msg {
         name: "core.v1.Lifecycle",
         special: Special::None,
         fields: &[
-            f(1, "postStart", Msg(246), 0),
-            f(2, "preStop", Msg(246), 0),
+            f(1, "postStart", Msg(256), 0),
+            f(2, "preStop", Msg(256), 0),
             f(3, "stopSignal", Str, KEEP_ZERO),
         ],
     },
-    // 176
+    // 184
     Msg {
         name: "core.v1.SecurityContext",
         special: Special::None,
         fields: &[
-            f(1, "capabilities", Msg(247), 0),
+            f(1, "capabilities", Msg(257), 0),
             f(2, "privileged", Bool, KEEP_ZERO),
-            f(3, "seLinuxOptions", Msg(181), 0),
+            f(3, "seLinuxOptions", Msg(189), 0),
             f(4, "runAsUser", I64, KEEP_ZERO),
             f(5, "runAsNonRoot", Bool, KEEP_ZERO),
             f(6, "readOnlyRootFilesystem", Bool, KEEP_ZERO),
             f(7, "allowPrivilegeEscalation", Bool, KEEP_ZERO),
             f(8, "runAsGroup", I64, KEEP_ZERO),
             f(9, "procMount", Str, KEEP_ZERO),
-            f(10, "windowsOptions", Msg(183), 0),
-            f(11, "seccompProfile", Msg(184), 0),
-            f(12, "appArmorProfile", Msg(185), 0),
+            f(10, "windowsOptions", Msg(191), 0),
+            f(11, "seccompProfile", Msg(192), 0),
+            f(12, "appArmorProfile", Msg(193), 0),
         ],
     },
-    // 177
+    // 185
     Msg {
         name: "core.v1.EnvFromSource",
         special: Special::None,
         fields: &[
             f(1, "prefix", Str, 0),
-            f(2, "configMapRef", Msg(248), 0),
-            f(3, "secretRef", Msg(249), 0),
+            f(2, "configMapRef", Msg(258), 0),
+            f(3, "secretRef", Msg(259), 0),
         ],
     },
-    // 178
+    // 186
     Msg {
         name: "core.v1.VolumeDevice",
         special: Special::None,
@@ -2065,7 +2149,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "devicePath", Str, KEEP_ZERO),
         ],
     },
-    // 179
+    // 187
     Msg {
         name: "core.v1.ContainerResizePolicy",
         special: Special::None,
@@ -2074,16 +2158,16 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "restartPolicy", Str, KEEP_ZERO),
         ],
     },
-    // 180
+    // 188
     Msg {
         name: "core.v1.ContainerRestartRule",
         special: Special::None,
         fields: &[
             f(1, "action", Str, KEEP_ZERO),
-            f(2, "exitCodes", Msg(250), 0),
+            f(2, "exitCodes", Msg(260), 0),
         ],
     },
-    // 181
+    // 189
     Msg {
         name: "core.v1.SeLinuxOptions",
         special: Special::None,
@@ -2094,7 +2178,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "level", Str, 0),
         ],
     },
-    // 182
+    // 190
     Msg {
         name: "core.v1.Sysctl",
         special: Special::None,
@@ -2103,7 +2187,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "value", Str, KEEP_ZERO),
         ],
     },
-    // 183
+    // 191
     Msg {
         name: "core.v1.WindowsSecurityContextOptions",
         special: Special::None,
@@ -2114,7 +2198,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "hostProcess", Bool, KEEP_ZERO),
         ],
     },
-    // 184
+    // 192
     Msg {
         name: "core.v1.SeccompProfile",
         special: Special::None,
@@ -2123,7 +2207,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "localhostProfile", Str, KEEP_ZERO),
         ],
     },
-    // 185
+    // 193
     Msg {
         name: "core.v1.AppArmorProfile",
         special: Special::None,
@@ -2132,34 +2216,34 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "localhostProfile", Str, KEEP_ZERO),
         ],
     },
-    // 186
+    // 194
     Msg {
         name: "core.v1.NodeAffinity",
         special: Special::None,
         fields: &[
-            f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(251), 0),
-            f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(252), REPEATED),
+            f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(261), 0),
+            f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(262), REPEATED),
         ],
     },
-    // 187
+    // 195
     Msg {
         name: "core.v1.PodAffinity",
         special: Special::None,
         fields: &[
-            f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(253), REPEATED),
-            f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(254), REPEATED),
+            f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(263), REPEATED),
+            f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(264), REPEATED),
         ],
     },
-    // 188
+    // 196
     Msg {
         name: "core.v1.PodAntiAffinity",
         special: Special::None,
         fields: &[
-            f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(253), REPEATED),
-            f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(254), REPEATED),
+            f(1, "requiredDuringSchedulingIgnoredDuringExecution", Msg(263), REPEATED),
+            f(2, "preferredDuringSchedulingIgnoredDuringExecution", Msg(264), REPEATED),
         ],
     },
-    // 189
+    // 197
     Msg {
         name: "core.v1.PodDnsConfigOption",
         special: Special::None,
@@ -2168,7 +2252,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "value", Str, KEEP_ZERO),
         ],
     },
-    // 190
+    // 198
     Msg {
         name: "core.v1.EphemeralContainerCommon",
         special: Special::None,
@@ -2178,29 +2262,29 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "command", Str, REPEATED),
             f(4, "args", Str, REPEATED),
             f(5, "workingDir", Str, 0),
-            f(6, "ports", Msg(171), REPEATED),
-            f(7, "env", Msg(172), REPEATED),
-            f(8, "resources", Msg(120), 0),
-            f(9, "volumeMounts", Msg(173), REPEATED),
-            f(10, "livenessProbe", Msg(174), 0),
-            f(11, "readinessProbe", Msg(174), 0),
-            f(12, "lifecycle", Msg(175), 0),
+            f(6, "ports", Msg(179), REPEATED),
+            f(7, "env", Msg(180), REPEATED),
+            f(8, "resources", Msg(126), 0),
+            f(9, "volumeMounts", Msg(181), REPEATED),
+            f(10, "livenessProbe", Msg(182), 0),
+            f(11, "readinessProbe", Msg(182), 0),
+            f(12, "lifecycle", Msg(183), 0),
             f(13, "terminationMessagePath", Str, 0),
             f(14, "imagePullPolicy", Str, 0),
-            f(15, "securityContext", Msg(176), 0),
+            f(15, "securityContext", Msg(184), 0),
             f(16, "stdin", Bool, 0),
             f(17, "stdinOnce", Bool, 0),
             f(18, "tty", Bool, 0),
-            f(19, "envFrom", Msg(177), REPEATED),
+            f(19, "envFrom", Msg(185), REPEATED),
             f(20, "terminationMessagePolicy", Str, 0),
-            f(21, "volumeDevices", Msg(178), REPEATED),
-            f(22, "startupProbe", Msg(174), 0),
-            f(23, "resizePolicy", Msg(179), REPEATED),
+            f(21, "volumeDevices", Msg(186), REPEATED),
+            f(22, "startupProbe", Msg(182), 0),
+            f(23, "resizePolicy", Msg(187), REPEATED),
             f(24, "restartPolicy", Str, KEEP_ZERO),
-            f(25, "restartPolicyRules", Msg(180), REPEATED),
+            f(25, "restartPolicyRules", Msg(188), REPEATED),
         ],
     },
-    // 191
+    // 199
     Msg {
         name: "core.v1.ResourceClaim",
         special: Special::None,
@@ -2209,17 +2293,17 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "request", Str, 0),
         ],
     },
-    // 192
+    // 200
     Msg {
         name: "core.v1.ContainerState",
         special: Special::None,
         fields: &[
-            f(1, "waiting", Msg(255), 0),
-            f(2, "running", Msg(256), 0),
-            f(3, "terminated", Msg(257), 0),
+            f(1, "waiting", Msg(265), 0),
+            f(2, "running", Msg(266), 0),
+            f(3, "terminated", Msg(267), 0),
         ],
     },
-    // 193
+    // 201
     Msg {
         name: "core.v1.VolumeMountStatus",
         special: Special::None,
@@ -2230,24 +2314,24 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "recursiveReadOnly", Str, KEEP_ZERO),
         ],
     },
-    // 194
+    // 202
     Msg {
         name: "core.v1.ContainerUser",
         special: Special::None,
         fields: &[
-            f(1, "linux", Msg(258), 0),
+            f(1, "linux", Msg(268), 0),
         ],
     },
-    // 195
+    // 203
     Msg {
         name: "core.v1.ResourceStatus",
         special: Special::None,
         fields: &[
             f(1, "name", Str, KEEP_ZERO),
-            f(2, "resources", Msg(259), REPEATED),
+            f(2, "resources", Msg(269), REPEATED),
         ],
     },
-    // 196
+    // 204
     Msg {
         name: "core.v1.ContainerExtendedResourceRequest",
         special: Special::None,
@@ -2257,7 +2341,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "requestName", Str, KEEP_ZERO),
         ],
     },
-    // 197
+    // 205
     Msg {
         name: "core.v1.ClientIpConfig",
         special: Special::None,
@@ -2265,7 +2349,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "timeoutSeconds", I32, KEEP_ZERO),
         ],
     },
-    // 198
+    // 206
     Msg {
         name: "core.v1.LoadBalancerIngress",
         special: Special::None,
@@ -2273,10 +2357,10 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "ip", Str, 0),
             f(2, "hostname", Str, 0),
             f(3, "ipMode", Str, KEEP_ZERO),
-            f(4, "ports", Msg(260), REPEATED),
+            f(4, "ports", Msg(270), REPEATED),
         ],
     },
-    // 199
+    // 207
     Msg {
         name: "core.v1.ConfigMapNodeConfigSource",
         special: Special::None,
@@ -2288,7 +2372,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(5, "kubeletConfigKey", Str, KEEP_ZERO),
         ],
     },
-    // 200
+    // 208
     Msg {
         name: "core.v1.DaemonEndpoint",
         special: Special::None,
@@ -2296,7 +2380,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "Port", I32, KEEP_ZERO),
         ],
     },
-    // 201
+    // 209
     Msg {
         name: "core.v1.NodeSwapStatus",
         special: Special::None,
@@ -2304,7 +2388,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "capacity", I64, KEEP_ZERO),
         ],
     },
-    // 202
+    // 210
     Msg {
         name: "core.v1.NodeRuntimeHandlerFeatures",
         special: Special::None,
@@ -2313,7 +2397,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "userNamespaces", Bool, KEEP_ZERO),
         ],
     },
-    // 203
+    // 211
     Msg {
         name: "core.v1.ScopedResourceSelectorRequirement",
         special: Special::None,
@@ -2323,7 +2407,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "values", Str, REPEATED),
         ],
     },
-    // 204
+    // 212
     Msg {
         name: "meta.v1.LabelSelectorRequirement",
         special: Special::None,
@@ -2333,75 +2417,75 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "values", Str, REPEATED),
         ],
     },
-    // 205
+    // 213
     Msg {
         name: "apps.v1.RollingUpdateDeployment",
         special: Special::None,
         fields: &[
-            f(1, "maxUnavailable", Msg(57), 0),
-            f(2, "maxSurge", Msg(57), 0),
+            f(1, "maxUnavailable", Msg(61), 0),
+            f(2, "maxSurge", Msg(61), 0),
         ],
     },
-    // 206
+    // 214
     Msg {
         name: "apps.v1.RollingUpdateDaemonSet",
         special: Special::None,
         fields: &[
-            f(1, "maxUnavailable", Msg(57), 0),
-            f(2, "maxSurge", Msg(57), 0),
+            f(1, "maxUnavailable", Msg(61), 0),
+            f(2, "maxSurge", Msg(61), 0),
         ],
     },
-    // 207
+    // 215
     Msg {
         name: "core.v1.PersistentVolumeClaimSpec",
         special: Special::None,
         fields: &[
             f(1, "accessModes", Str, REPEATED),
-            f(2, "resources", Msg(261), 0),
+            f(2, "resources", Msg(271), 0),
             f(3, "volumeName", Str, 0),
-            f(4, "selector", Msg(149), 0),
+            f(4, "selector", Msg(155), 0),
             f(5, "storageClassName", Str, KEEP_ZERO),
             f(6, "volumeMode", Str, KEEP_ZERO),
-            f(7, "dataSource", Msg(262), 0),
-            f(8, "dataSourceRef", Msg(263), 0),
+            f(7, "dataSource", Msg(272), 0),
+            f(8, "dataSourceRef", Msg(273), 0),
             f(9, "volumeAttributesClassName", Str, KEEP_ZERO),
         ],
     },
-    // 208
+    // 216
     Msg {
         name: "core.v1.PersistentVolumeClaimStatus",
         special: Special::None,
         fields: &[
             f(1, "phase", Str, 0),
             f(2, "accessModes", Str, REPEATED),
-            f(3, "capacity", MapMsg(58), 0),
-            f(4, "conditions", Msg(264), REPEATED),
-            f(5, "allocatedResources", MapMsg(58), 0),
+            f(3, "capacity", MapMsg(62), 0),
+            f(4, "conditions", Msg(274), REPEATED),
+            f(5, "allocatedResources", MapMsg(62), 0),
             f(7, "allocatedResourceStatuses", MapStr, 0),
             f(8, "currentVolumeAttributesClassName", Str, KEEP_ZERO),
-            f(9, "modifyVolumeStatus", Msg(265), 0),
+            f(9, "modifyVolumeStatus", Msg(275), 0),
         ],
     },
-    // 209
+    // 217
     Msg {
         name: "apps.v1.RollingUpdateStatefulSetStrategy",
         special: Special::None,
         fields: &[
             f(1, "partition", I32, KEEP_ZERO),
-            f(2, "maxUnavailable", Msg(57), 0),
+            f(2, "maxUnavailable", Msg(61), 0),
         ],
     },
-    // 210
+    // 218
     Msg {
         name: "batch.v1.PodFailurePolicyRule",
         special: Special::None,
         fields: &[
             f(1, "action", Str, KEEP_ZERO),
-            f(2, "onExitCodes", Msg(266), 0),
-            f(3, "onPodConditions", Msg(267), REPEATED),
+            f(2, "onExitCodes", Msg(276), 0),
+            f(3, "onPodConditions", Msg(277), REPEATED),
         ],
     },
-    // 211
+    // 219
     Msg {
         name: "batch.v1.SuccessPolicyRule",
         special: Special::None,
@@ -2410,25 +2494,41 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "succeededCount", I32, KEEP_ZERO),
         ],
     },
-    // 212
+    // 220
+    Msg {
+        name: "discovery.v1.ForZone",
+        special: Special::None,
+        fields: &[
+            f(1, "name", Str, KEEP_ZERO),
+        ],
+    },
+    // 221
+    Msg {
+        name: "discovery.v1.ForNode",
+        special: Special::None,
+        fields: &[
+            f(1, "name", Str, KEEP_ZERO),
+        ],
+    },
+    // 222
     Msg {
         name: "authorization.v1.FieldSelectorAttributes",
         special: Special::None,
         fields: &[
             f(1, "rawSelector", Str, 0),
-            f(2, "requirements", Msg(268), REPEATED),
+            f(2, "requirements", Msg(278), REPEATED),
         ],
     },
-    // 213
+    // 223
     Msg {
         name: "authorization.v1.LabelSelectorAttributes",
         special: Special::None,
         fields: &[
             f(1, "rawSelector", Str, 0),
-            f(2, "requirements", Msg(204), REPEATED),
+            f(2, "requirements", Msg(212), REPEATED),
         ],
     },
-    // 214
+    // 224
     Msg {
         name: "core.v1.HostPathVolumeSource",
         special: Special::None,
@@ -2437,16 +2537,16 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "type", Str, KEEP_ZERO),
         ],
     },
-    // 215
+    // 225
     Msg {
         name: "core.v1.EmptyDirVolumeSource",
         special: Special::None,
         fields: &[
             f(1, "medium", Str, 0),
-            f(2, "sizeLimit", Msg(58), 0),
+            f(2, "sizeLimit", Msg(62), 0),
         ],
     },
-    // 216
+    // 226
     Msg {
         name: "core.v1.GcePersistentDiskVolumeSource",
         special: Special::None,
@@ -2457,7 +2557,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "readOnly", Bool, 0),
         ],
     },
-    // 217
+    // 227
     Msg {
         name: "core.v1.AwsElasticBlockStoreVolumeSource",
         special: Special::None,
@@ -2468,7 +2568,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "readOnly", Bool, 0),
         ],
     },
-    // 218
+    // 228
     Msg {
         name: "core.v1.GitRepoVolumeSource",
         special: Special::None,
@@ -2478,18 +2578,18 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "directory", Str, 0),
         ],
     },
-    // 219
+    // 229
     Msg {
         name: "core.v1.SecretVolumeSource",
         special: Special::None,
         fields: &[
             f(1, "secretName", Str, 0),
-            f(2, "items", Msg(269), REPEATED),
+            f(2, "items", Msg(279), REPEATED),
             f(3, "defaultMode", I32, KEEP_ZERO),
             f(4, "optional", Bool, KEEP_ZERO),
         ],
     },
-    // 220
+    // 230
     Msg {
         name: "core.v1.NfsVolumeSource",
         special: Special::None,
@@ -2499,7 +2599,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "readOnly", Bool, 0),
         ],
     },
-    // 221
+    // 231
     Msg {
         name: "core.v1.IscsiVolumeSource",
         special: Special::None,
@@ -2512,12 +2612,12 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(6, "readOnly", Bool, 0),
             f(7, "portals", Str, REPEATED),
             f(8, "chapAuthDiscovery", Bool, 0),
-            f(10, "secretRef", Msg(75), 0),
+            f(10, "secretRef", Msg(79), 0),
             f(11, "chapAuthSession", Bool, 0),
             f(12, "initiatorName", Str, KEEP_ZERO),
         ],
     },
-    // 222
+    // 232
     Msg {
         name: "core.v1.GlusterfsVolumeSource",
         special: Special::None,
@@ -2527,7 +2627,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "readOnly", Bool, 0),
         ],
     },
-    // 223
+    // 233
     Msg {
         name: "core.v1.PersistentVolumeClaimVolumeSource",
         special: Special::None,
@@ -2536,7 +2636,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "readOnly", Bool, 0),
         ],
     },
-    // 224
+    // 234
     Msg {
         name: "core.v1.RbdVolumeSource",
         special: Special::None,
@@ -2547,23 +2647,23 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "pool", Str, 0),
             f(5, "user", Str, 0),
             f(6, "keyring", Str, 0),
-            f(7, "secretRef", Msg(75), 0),
+            f(7, "secretRef", Msg(79), 0),
             f(8, "readOnly", Bool, 0),
         ],
     },
-    // 225
+    // 235
     Msg {
         name: "core.v1.FlexVolumeSource",
         special: Special::None,
         fields: &[
             f(1, "driver", Str, KEEP_ZERO),
             f(2, "fsType", Str, 0),
-            f(3, "secretRef", Msg(75), 0),
+            f(3, "secretRef", Msg(79), 0),
             f(4, "readOnly", Bool, 0),
             f(5, "options", MapStr, 0),
         ],
     },
-    // 226
+    // 236
     Msg {
         name: "core.v1.CinderVolumeSource",
         special: Special::None,
@@ -2571,10 +2671,10 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "volumeID", Str, KEEP_ZERO),
             f(2, "fsType", Str, 0),
             f(3, "readOnly", Bool, 0),
-            f(4, "secretRef", Msg(75), 0),
+            f(4, "secretRef", Msg(79), 0),
         ],
     },
-    // 227
+    // 237
     Msg {
         name: "core.v1.CephFsVolumeSource",
         special: Special::None,
@@ -2583,11 +2683,11 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "path", Str, 0),
             f(3, "user", Str, 0),
             f(4, "secretFile", Str, 0),
-            f(5, "secretRef", Msg(75), 0),
+            f(5, "secretRef", Msg(79), 0),
             f(6, "readOnly", Bool, 0),
         ],
     },
-    // 228
+    // 238
     Msg {
         name: "core.v1.FlockerVolumeSource",
         special: Special::None,
@@ -2596,16 +2696,16 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "datasetUUID", Str, 0),
         ],
     },
-    // 229
+    // 239
     Msg {
         name: "core.v1.DownwardAPIVolumeSource",
         special: Special::None,
         fields: &[
-            f(1, "items", Msg(270), REPEATED),
+            f(1, "items", Msg(280), REPEATED),
             f(2, "defaultMode", I32, KEEP_ZERO),
         ],
     },
-    // 230
+    // 240
     Msg {
         name: "core.v1.FcVolumeSource",
         special: Special::None,
@@ -2617,7 +2717,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(5, "wwids", Str, REPEATED),
         ],
     },
-    // 231
+    // 241
     Msg {
         name: "core.v1.AzureFileVolumeSource",
         special: Special::None,
@@ -2627,18 +2727,18 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "readOnly", Bool, 0),
         ],
     },
-    // 232
+    // 242
     Msg {
         name: "core.v1.ConfigMapVolumeSource",
         special: Special::None,
         fields: &[
-            f(1, "local_object_reference", Msg(75), INLINE),
-            f(2, "items", Msg(269), REPEATED),
+            f(1, "local_object_reference", Msg(79), INLINE),
+            f(2, "items", Msg(279), REPEATED),
             f(3, "defaultMode", I32, KEEP_ZERO),
             f(4, "optional", Bool, KEEP_ZERO),
         ],
     },
-    // 233
+    // 243
     Msg {
         name: "core.v1.VsphereVirtualDiskVolumeSource",
         special: Special::None,
@@ -2649,7 +2749,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "storagePolicyID", Str, 0),
         ],
     },
-    // 234
+    // 244
     Msg {
         name: "core.v1.QuobyteVolumeSource",
         special: Special::None,
@@ -2662,7 +2762,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(6, "tenant", Str, 0),
         ],
     },
-    // 235
+    // 245
     Msg {
         name: "core.v1.AzureDiskVolumeSource",
         special: Special::None,
@@ -2675,7 +2775,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(6, "kind", Str, KEEP_ZERO),
         ],
     },
-    // 236
+    // 246
     Msg {
         name: "core.v1.PhotonPersistentDiskVolumeSource",
         special: Special::None,
@@ -2684,7 +2784,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "fsType", Str, 0),
         ],
     },
-    // 237
+    // 247
     Msg {
         name: "core.v1.PortworxVolumeSource",
         special: Special::None,
@@ -2694,14 +2794,14 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "readOnly", Bool, 0),
         ],
     },
-    // 238
+    // 248
     Msg {
         name: "core.v1.ScaleIoVolumeSource",
         special: Special::None,
         fields: &[
             f(1, "gateway", Str, KEEP_ZERO),
             f(2, "system", Str, KEEP_ZERO),
-            f(3, "secretRef", Msg(75), 0),
+            f(3, "secretRef", Msg(79), 0),
             f(4, "sslEnabled", Bool, 0),
             f(5, "protectionDomain", Str, 0),
             f(6, "storagePool", Str, 0),
@@ -2711,16 +2811,16 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(10, "readOnly", Bool, 0),
         ],
     },
-    // 239
+    // 249
     Msg {
         name: "core.v1.ProjectedVolumeSource",
         special: Special::None,
         fields: &[
-            f(1, "sources", Msg(271), REPEATED),
+            f(1, "sources", Msg(281), REPEATED),
             f(2, "defaultMode", I32, KEEP_ZERO),
         ],
     },
-    // 240
+    // 250
     Msg {
         name: "core.v1.StorageOsVolumeSource",
         special: Special::None,
@@ -2729,10 +2829,10 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "volumeNamespace", Str, 0),
             f(3, "fsType", Str, 0),
             f(4, "readOnly", Bool, 0),
-            f(5, "secretRef", Msg(75), 0),
+            f(5, "secretRef", Msg(79), 0),
         ],
     },
-    // 241
+    // 251
     Msg {
         name: "core.v1.CSIVolumeSource",
         special: Special::None,
@@ -2741,18 +2841,18 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "readOnly", Bool, KEEP_ZERO),
             f(3, "fsType", Str, KEEP_ZERO),
             f(4, "volumeAttributes", MapStr, 0),
-            f(5, "nodePublishSecretRef", Msg(75), 0),
+            f(5, "nodePublishSecretRef", Msg(79), 0),
         ],
     },
-    // 242
+    // 252
     Msg {
         name: "core.v1.EphemeralVolumeSource",
         special: Special::None,
         fields: &[
-            f(1, "volumeClaimTemplate", Msg(272), 0),
+            f(1, "volumeClaimTemplate", Msg(282), 0),
         ],
     },
-    // 243
+    // 253
     Msg {
         name: "core.v1.ImageVolumeSource",
         special: Special::None,
@@ -2761,41 +2861,41 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "pullPolicy", Str, 0),
         ],
     },
-    // 244
+    // 254
     Msg {
         name: "core.v1.EnvVarSource",
         special: Special::None,
         fields: &[
-            f(1, "fieldRef", Msg(273), 0),
-            f(2, "resourceFieldRef", Msg(274), 0),
-            f(3, "configMapKeyRef", Msg(275), 0),
-            f(4, "secretKeyRef", Msg(276), 0),
-            f(5, "fileKeyRef", Msg(277), 0),
+            f(1, "fieldRef", Msg(283), 0),
+            f(2, "resourceFieldRef", Msg(284), 0),
+            f(3, "configMapKeyRef", Msg(285), 0),
+            f(4, "secretKeyRef", Msg(286), 0),
+            f(5, "fileKeyRef", Msg(287), 0),
         ],
     },
-    // 245
+    // 255
     Msg {
         name: "core.v1.ProbeHandler",
         special: Special::None,
         fields: &[
-            f(1, "exec", Msg(278), 0),
-            f(2, "httpGet", Msg(279), 0),
-            f(3, "tcpSocket", Msg(280), 0),
-            f(4, "grpc", Msg(281), 0),
+            f(1, "exec", Msg(288), 0),
+            f(2, "httpGet", Msg(289), 0),
+            f(3, "tcpSocket", Msg(290), 0),
+            f(4, "grpc", Msg(291), 0),
         ],
     },
-    // 246
+    // 256
     Msg {
         name: "core.v1.LifecycleHandler",
         special: Special::None,
         fields: &[
-            f(1, "exec", Msg(278), 0),
-            f(2, "httpGet", Msg(279), 0),
-            f(3, "tcpSocket", Msg(280), 0),
-            f(4, "sleep", Msg(282), 0),
+            f(1, "exec", Msg(288), 0),
+            f(2, "httpGet", Msg(289), 0),
+            f(3, "tcpSocket", Msg(290), 0),
+            f(4, "sleep", Msg(292), 0),
         ],
     },
-    // 247
+    // 257
     Msg {
         name: "core.v1.Capabilities",
         special: Special::None,
@@ -2804,25 +2904,25 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "drop", Str, REPEATED),
         ],
     },
-    // 248
+    // 258
     Msg {
         name: "core.v1.ConfigMapEnvSource",
         special: Special::None,
         fields: &[
-            f(1, "local_object_reference", Msg(75), INLINE),
+            f(1, "local_object_reference", Msg(79), INLINE),
             f(2, "optional", Bool, KEEP_ZERO),
         ],
     },
-    // 249
+    // 259
     Msg {
         name: "core.v1.SecretEnvSource",
         special: Special::None,
         fields: &[
-            f(1, "local_object_reference", Msg(75), INLINE),
+            f(1, "local_object_reference", Msg(79), INLINE),
             f(2, "optional", Bool, KEEP_ZERO),
         ],
     },
-    // 250
+    // 260
     Msg {
         name: "core.v1.ContainerRestartRuleOnExitCodes",
         special: Special::None,
@@ -2831,46 +2931,46 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "values", I32, REPEATED),
         ],
     },
-    // 251
+    // 261
     Msg {
         name: "core.v1.NodeSelector",
         special: Special::None,
         fields: &[
-            f(1, "nodeSelectorTerms", Msg(283), REPEATED),
+            f(1, "nodeSelectorTerms", Msg(293), REPEATED),
         ],
     },
-    // 252
+    // 262
     Msg {
         name: "core.v1.PreferredSchedulingTerm",
         special: Special::None,
         fields: &[
             f(1, "weight", I32, KEEP_ZERO),
-            f(2, "preference", Msg(283), 0),
+            f(2, "preference", Msg(293), 0),
         ],
     },
-    // 253
+    // 263
     Msg {
         name: "core.v1.PodAffinityTerm",
         special: Special::None,
         fields: &[
-            f(1, "labelSelector", Msg(149), 0),
+            f(1, "labelSelector", Msg(155), 0),
             f(2, "namespaces", Str, REPEATED),
             f(3, "topologyKey", Str, KEEP_ZERO),
-            f(4, "namespaceSelector", Msg(149), 0),
+            f(4, "namespaceSelector", Msg(155), 0),
             f(5, "matchLabelKeys", Str, REPEATED),
             f(6, "mismatchLabelKeys", Str, REPEATED),
         ],
     },
-    // 254
+    // 264
     Msg {
         name: "core.v1.WeightedPodAffinityTerm",
         special: Special::None,
         fields: &[
             f(1, "weight", I32, KEEP_ZERO),
-            f(2, "podAffinityTerm", Msg(253), 0),
+            f(2, "podAffinityTerm", Msg(263), 0),
         ],
     },
-    // 255
+    // 265
     Msg {
         name: "core.v1.ContainerStateWaiting",
         special: Special::None,
@@ -2879,15 +2979,15 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "message", Str, 0),
         ],
     },
-    // 256
+    // 266
     Msg {
         name: "core.v1.ContainerStateRunning",
         special: Special::None,
         fields: &[
-            f(1, "startedAt", Msg(52), 0),
+            f(1, "startedAt", Msg(56), 0),
         ],
     },
-    // 257
+    // 267
     Msg {
         name: "core.v1.ContainerStateTerminated",
         special: Special::None,
@@ -2896,12 +2996,12 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "signal", I32, 0),
             f(3, "reason", Str, 0),
             f(4, "message", Str, 0),
-            f(5, "startedAt", Msg(52), 0),
-            f(6, "finishedAt", Msg(52), 0),
+            f(5, "startedAt", Msg(56), 0),
+            f(6, "finishedAt", Msg(56), 0),
             f(7, "containerID", Str, 0),
         ],
     },
-    // 258
+    // 268
     Msg {
         name: "core.v1.LinuxContainerUser",
         special: Special::None,
@@ -2911,7 +3011,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "supplementalGroups", I64, REPEATED),
         ],
     },
-    // 259
+    // 269
     Msg {
         name: "core.v1.ResourceHealth",
         special: Special::None,
@@ -2920,7 +3020,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "health", Str, 0),
         ],
     },
-    // 260
+    // 270
     Msg {
         name: "core.v1.PortStatus",
         special: Special::None,
@@ -2930,16 +3030,16 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "error", Str, KEEP_ZERO),
         ],
     },
-    // 261
+    // 271
     Msg {
         name: "core.v1.VolumeResourceRequirements",
         special: Special::None,
         fields: &[
-            f(1, "limits", MapMsg(58), 0),
-            f(2, "requests", MapMsg(58), 0),
+            f(1, "limits", MapMsg(62), 0),
+            f(2, "requests", MapMsg(62), 0),
         ],
     },
-    // 262
+    // 272
     Msg {
         name: "core.v1.TypedLocalObjectReference",
         special: Special::None,
@@ -2949,7 +3049,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "name", Str, KEEP_ZERO),
         ],
     },
-    // 263
+    // 273
     Msg {
         name: "core.v1.TypedObjectReference",
         special: Special::None,
@@ -2960,20 +3060,20 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "namespace", Str, KEEP_ZERO),
         ],
     },
-    // 264
+    // 274
     Msg {
         name: "core.v1.PersistentVolumeClaimCondition",
         special: Special::None,
         fields: &[
             f(1, "type", Str, KEEP_ZERO),
             f(2, "status", Str, KEEP_ZERO),
-            f(3, "lastProbeTime", Msg(52), 0),
-            f(4, "lastTransitionTime", Msg(52), 0),
+            f(3, "lastProbeTime", Msg(56), 0),
+            f(4, "lastTransitionTime", Msg(56), 0),
             f(5, "reason", Str, 0),
             f(6, "message", Str, 0),
         ],
     },
-    // 265
+    // 275
     Msg {
         name: "core.v1.ModifyVolumeStatus",
         special: Special::None,
@@ -2982,7 +3082,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "status", Str, KEEP_ZERO),
         ],
     },
-    // 266
+    // 276
     Msg {
         name: "batch.v1.PodFailurePolicyOnExitCodesRequirement",
         special: Special::None,
@@ -2992,7 +3092,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "values", I32, REPEATED),
         ],
     },
-    // 267
+    // 277
     Msg {
         name: "batch.v1.PodFailurePolicyOnPodConditionsPattern",
         special: Special::None,
@@ -3001,7 +3101,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "status", Str, KEEP_ZERO),
         ],
     },
-    // 268
+    // 278
     Msg {
         name: "meta.v1.FieldSelectorRequirement",
         special: Special::None,
@@ -3011,7 +3111,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "values", Str, REPEATED),
         ],
     },
-    // 269
+    // 279
     Msg {
         name: "core.v1.KeyToPath",
         special: Special::None,
@@ -3021,40 +3121,40 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "mode", I32, KEEP_ZERO),
         ],
     },
-    // 270
+    // 280
     Msg {
         name: "core.v1.DownwardAPIVolumeFile",
         special: Special::None,
         fields: &[
             f(1, "path", Str, KEEP_ZERO),
-            f(2, "fieldRef", Msg(273), 0),
-            f(3, "resourceFieldRef", Msg(274), 0),
+            f(2, "fieldRef", Msg(283), 0),
+            f(3, "resourceFieldRef", Msg(284), 0),
             f(4, "mode", I32, KEEP_ZERO),
         ],
     },
-    // 271
+    // 281
     Msg {
         name: "core.v1.VolumeProjection",
         special: Special::None,
         fields: &[
-            f(1, "secret", Msg(284), 0),
-            f(2, "downwardAPI", Msg(285), 0),
-            f(3, "configMap", Msg(286), 0),
-            f(4, "serviceAccountToken", Msg(287), 0),
-            f(5, "clusterTrustBundle", Msg(288), 0),
-            f(6, "podCertificate", Msg(289), 0),
+            f(1, "secret", Msg(294), 0),
+            f(2, "downwardAPI", Msg(295), 0),
+            f(3, "configMap", Msg(296), 0),
+            f(4, "serviceAccountToken", Msg(297), 0),
+            f(5, "clusterTrustBundle", Msg(298), 0),
+            f(6, "podCertificate", Msg(299), 0),
         ],
     },
-    // 272
+    // 282
     Msg {
         name: "core.v1.PersistentVolumeClaimTemplate",
         special: Special::None,
         fields: &[
-            f(1, "metadata", Msg(60), 0),
-            f(2, "spec", Msg(207), 0),
+            f(1, "metadata", Msg(64), 0),
+            f(2, "spec", Msg(215), 0),
         ],
     },
-    // 273
+    // 283
     Msg {
         name: "core.v1.ObjectFieldSelector",
         special: Special::None,
@@ -3063,37 +3163,37 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "fieldPath", Str, KEEP_ZERO),
         ],
     },
-    // 274
+    // 284
     Msg {
         name: "core.v1.ResourceFieldSelector",
         special: Special::None,
         fields: &[
             f(1, "containerName", Str, 0),
             f(2, "resource", Str, KEEP_ZERO),
-            f(3, "divisor", Msg(58), 0),
+            f(3, "divisor", Msg(62), 0),
         ],
     },
-    // 275
+    // 285
     Msg {
         name: "core.v1.ConfigMapKeySelector",
         special: Special::None,
         fields: &[
-            f(1, "local_object_reference", Msg(75), INLINE),
+            f(1, "local_object_reference", Msg(79), INLINE),
             f(2, "key", Str, KEEP_ZERO),
             f(3, "optional", Bool, KEEP_ZERO),
         ],
     },
-    // 276
+    // 286
     Msg {
         name: "core.v1.SecretKeySelector",
         special: Special::None,
         fields: &[
-            f(1, "local_object_reference", Msg(75), INLINE),
+            f(1, "local_object_reference", Msg(79), INLINE),
             f(2, "key", Str, KEEP_ZERO),
             f(3, "optional", Bool, KEEP_ZERO),
         ],
     },
-    // 277
+    // 287
     Msg {
         name: "core.v1.FileKeySelector",
         special: Special::None,
@@ -3104,7 +3204,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(4, "optional", Bool, KEEP_ZERO),
         ],
     },
-    // 278
+    // 288
     Msg {
         name: "core.v1.ExecAction",
         special: Special::None,
@@ -3112,28 +3212,28 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "command", Str, REPEATED),
         ],
     },
-    // 279
+    // 289
     Msg {
         name: "core.v1.HttpGetAction",
         special: Special::None,
         fields: &[
             f(1, "path", Str, 0),
-            f(2, "port", Msg(57), 0),
+            f(2, "port", Msg(61), 0),
             f(3, "host", Str, 0),
             f(4, "scheme", Str, 0),
-            f(5, "httpHeaders", Msg(290), REPEATED),
+            f(5, "httpHeaders", Msg(300), REPEATED),
         ],
     },
-    // 280
+    // 290
     Msg {
         name: "core.v1.TcpSocketAction",
         special: Special::None,
         fields: &[
-            f(1, "port", Msg(57), 0),
+            f(1, "port", Msg(61), 0),
             f(2, "host", Str, 0),
         ],
     },
-    // 281
+    // 291
     Msg {
         name: "core.v1.GrpcAction",
         special: Special::None,
@@ -3142,7 +3242,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "service", Str, KEEP_ZERO),
         ],
     },
-    // 282
+    // 292
     Msg {
         name: "core.v1.SleepAction",
         special: Special::None,
@@ -3150,44 +3250,44 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(1, "seconds", I64, KEEP_ZERO),
         ],
     },
-    // 283
+    // 293
     Msg {
         name: "core.v1.NodeSelectorTerm",
         special: Special::None,
         fields: &[
-            f(1, "matchExpressions", Msg(291), REPEATED),
-            f(2, "matchFields", Msg(291), REPEATED),
+            f(1, "matchExpressions", Msg(301), REPEATED),
+            f(2, "matchFields", Msg(301), REPEATED),
         ],
     },
-    // 284
+    // 294
     Msg {
         name: "core.v1.SecretProjection",
         special: Special::None,
         fields: &[
-            f(1, "local_object_reference", Msg(75), INLINE),
-            f(2, "items", Msg(269), REPEATED),
+            f(1, "local_object_reference", Msg(79), INLINE),
+            f(2, "items", Msg(279), REPEATED),
             f(4, "optional", Bool, KEEP_ZERO),
         ],
     },
-    // 285
+    // 295
     Msg {
         name: "core.v1.DownwardAPIProjection",
         special: Special::None,
         fields: &[
-            f(1, "items", Msg(270), REPEATED),
+            f(1, "items", Msg(280), REPEATED),
         ],
     },
-    // 286
+    // 296
     Msg {
         name: "core.v1.ConfigMapProjection",
         special: Special::None,
         fields: &[
-            f(1, "local_object_reference", Msg(75), INLINE),
-            f(2, "items", Msg(269), REPEATED),
+            f(1, "local_object_reference", Msg(79), INLINE),
+            f(2, "items", Msg(279), REPEATED),
             f(4, "optional", Bool, KEEP_ZERO),
         ],
     },
-    // 287
+    // 297
     Msg {
         name: "core.v1.ServiceAccountTokenProjection",
         special: Special::None,
@@ -3197,19 +3297,19 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(3, "path", Str, KEEP_ZERO),
         ],
     },
-    // 288
+    // 298
     Msg {
         name: "core.v1.ClusterTrustBundleProjection",
         special: Special::None,
         fields: &[
             f(1, "name", Str, KEEP_ZERO),
             f(2, "signerName", Str, KEEP_ZERO),
-            f(3, "labelSelector", Msg(149), 0),
+            f(3, "labelSelector", Msg(155), 0),
             f(4, "path", Str, KEEP_ZERO),
             f(5, "optional", Bool, KEEP_ZERO),
         ],
     },
-    // 289
+    // 299
     Msg {
         name: "core.v1.PodCertificateProjection",
         special: Special::None,
@@ -3223,7 +3323,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(7, "userAnnotations", MapStr, 0),
         ],
     },
-    // 290
+    // 300
     Msg {
         name: "core.v1.HttpHeader",
         special: Special::None,
@@ -3232,7 +3332,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
             f(2, "value", Str, KEEP_ZERO),
         ],
     },
-    // 291
+    // 301
     Msg {
         name: "core.v1.NodeSelectorRequirement",
         special: Special::None,
@@ -3246,7 +3346,7 @@ pub(super) static MESSAGES: [Msg; 292] = [
 
 /// (apiVersion, kind, message index); an empty apiVersion matches any group version.
 #[rustfmt::skip]
-pub(super) static KINDS: [(&str, &str, u16); 52] = [
+pub(super) static KINDS: [(&str, &str, u16); 56] = [
     ("v1", "Pod", 0),
     ("v1", "PodList", 1),
     ("v1", "PodTemplate", 2),
@@ -3286,17 +3386,21 @@ pub(super) static KINDS: [(&str, &str, u16); 52] = [
     ("apps/v1", "DaemonSetList", 36),
     ("apps/v1", "StatefulSet", 37),
     ("apps/v1", "StatefulSetList", 38),
-    ("batch/v1", "Job", 39),
-    ("batch/v1", "JobList", 40),
-    ("batch/v1", "CronJob", 41),
-    ("batch/v1", "CronJobList", 42),
-    ("autoscaling/v1", "Scale", 43),
-    ("policy/v1", "Eviction", 44),
-    ("policy/v1", "PodDisruptionBudget", 45),
-    ("policy/v1", "PodDisruptionBudgetList", 46),
-    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", 47),
-    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", 48),
-    ("v1", "Status", 49),
-    ("", "DeleteOptions", 50),
-    ("", "WatchEvent", 51),
+    ("apps/v1", "ControllerRevision", 39),
+    ("apps/v1", "ControllerRevisionList", 40),
+    ("batch/v1", "Job", 41),
+    ("batch/v1", "JobList", 42),
+    ("batch/v1", "CronJob", 43),
+    ("batch/v1", "CronJobList", 44),
+    ("autoscaling/v1", "Scale", 45),
+    ("policy/v1", "Eviction", 46),
+    ("policy/v1", "PodDisruptionBudget", 47),
+    ("policy/v1", "PodDisruptionBudgetList", 48),
+    ("discovery.k8s.io/v1", "EndpointSlice", 49),
+    ("discovery.k8s.io/v1", "EndpointSliceList", 50),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", 51),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview", 52),
+    ("v1", "Status", 53),
+    ("", "DeleteOptions", 54),
+    ("", "WatchEvent", 55),
 ];

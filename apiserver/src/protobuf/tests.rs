@@ -9,6 +9,7 @@
 use k8s_pb::api::apps::v1 as apps;
 use k8s_pb::api::authorization::v1 as authz;
 use k8s_pb::api::core::v1 as core;
+use k8s_pb::api::discovery::v1 as discovery;
 use k8s_pb::api::policy::v1 as policy;
 use k8s_pb::apimachinery::pkg::api::resource::Quantity;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
@@ -710,6 +711,74 @@ fn deployment_with_zero_replicas() {
                     "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": 1}
                 }
             }
+        }),
+    );
+}
+
+#[test]
+fn endpoint_slice_keeps_defaulted_empty_port_names() {
+    let slice = discovery::EndpointSlice {
+        metadata: Some(meta::ObjectMeta {
+            name: s("web-abc"),
+            ..Default::default()
+        }),
+        address_type: s("IPv4"),
+        endpoints: vec![discovery::Endpoint {
+            addresses: vec!["10.0.0.1".into()],
+            conditions: Some(discovery::EndpointConditions {
+                ready: Some(true),
+                serving: Some(false),
+                terminating: None,
+            }),
+            node_name: s("n1"),
+            ..Default::default()
+        }],
+        ports: vec![discovery::EndpointPort {
+            name: s(""),
+            protocol: s("TCP"),
+            port: Some(80),
+            app_protocol: None,
+        }],
+    };
+    check_both_ways(
+        "discovery.k8s.io/v1",
+        "EndpointSlice",
+        &slice,
+        json!({
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": "web-abc"},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.0.0.1"],
+                           "conditions": {"ready": true, "serving": false},
+                           "nodeName": "n1"}],
+            "ports": [{"name": "", "protocol": "TCP", "port": 80}]
+        }),
+    );
+}
+
+#[test]
+fn controller_revision_carries_raw_data() {
+    let revision = apps::ControllerRevision {
+        metadata: Some(meta::ObjectMeta {
+            name: s("agent-1"),
+            ..Default::default()
+        }),
+        data: Some(RawExtension {
+            raw: Some(br#"{"spec":{"template":{}}}"#.to_vec()),
+        }),
+        revision: Some(2),
+    };
+    check_both_ways(
+        "apps/v1",
+        "ControllerRevision",
+        &revision,
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "ControllerRevision",
+            "metadata": {"name": "agent-1"},
+            "data": {"spec": {"template": {}}},
+            "revision": 2
         }),
     );
 }

@@ -5,9 +5,11 @@
 //! Owns the mapping from (group, version, resource) to strategy and the
 //! storage key layout. Must not know about HTTP.
 
+pub mod eviction;
 pub mod kinds;
 pub mod options;
 pub mod patch;
+pub mod scale;
 mod splice;
 pub mod store;
 pub mod strategy;

@@ -254,9 +254,11 @@ impl Registry {
     pub fn matcher(s: &Arc<dyn Strategy>, opts: &ListOptions) -> ApiResult<Matcher> {
         for f in opts.field_selector.fields() {
             if s.field_value(f, &Value::Null).is_none() {
-                return Err(ApiError::bad_request(format!(
-                    "field label not supported: {f}"
-                )));
+                let d = s.descriptor();
+                let kind = crate::selector::kind_id(d.group, d.kind);
+                return Err(ApiError::bad_request(
+                    crate::selector::field::unsupported_field_message(&kind, f),
+                ));
             }
         }
         Ok(Matcher {
@@ -458,7 +460,7 @@ impl Registry {
                 m.remove("resourceVersion");
             }
             s.default(&mut new);
-            if s.tracks_generation() && new.get("spec") != old.get("spec") {
+            if s.tracks_generation() && s.generation_changed(&new, &old) {
                 let g = old
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)

@@ -41,9 +41,25 @@ pub trait Strategy: Send + Sync + 'static {
     /// right after `normalize`, on every write).
     fn fold_write_only_fields(&self, _obj: &mut Value) {}
 
-    /// `metadata.generation` starts at 1 and grows on spec changes.
+    /// `metadata.generation` starts at 1 and grows when
+    /// [`generation_changed`](Self::generation_changed) says so.
     fn tracks_generation(&self) -> bool {
         false
+    }
+
+    /// Whether an update of `old` into `new` (both defaulted, status rules
+    /// applied) changes the desired state, bumping `metadata.generation`:
+    /// by default, any change of `spec`.
+    fn generation_changed(&self, new: &Value, old: &Value) -> bool {
+        new.get("spec") != old.get("spec")
+    }
+
+    /// For kinds with an autoscaling/v1 `scale` subresource: the selector of
+    /// the pods they manage, as the string the Scale reports in
+    /// `status.selector` (e.g. `app=web,tier in (a,b)`). `Err` when the
+    /// stored selector does not convert.
+    fn scale_selector(&self, _obj: &Value) -> Result<String, String> {
+        Ok(String::new())
     }
 
     fn has_status(&self) -> bool {

@@ -1,23 +1,23 @@
-//! Subresources that are not plain status updates: pod binding and
-//! eviction, the autoscaling/v1 Scale of replication controllers, and the
-//! namespace finalize step. Each is built on the generic store's verbs.
+//! Subresources that are not plain status updates: pod binding and the
+//! namespace finalize step (eviction is `eviction.rs`, the autoscaling/v1
+//! Scale `scale.rs`). Each is built on the generic store's verbs.
 
 use serde_json::{json, Value};
 
-use super::options::{DeleteOptions, WriteOptions};
-use super::patch::{self, PatchType};
+use super::options::WriteOptions;
 use super::store::Part;
 use super::strategy::Strategy;
 use super::Registry;
 use crate::error::{ApiError, ApiResult};
 use crate::meta;
 
-fn success(code: u16) -> Value {
+/// The `Status` a successful subresource POST answers with.
+pub(super) fn success(code: u16) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": code})
 }
 
 impl Registry {
-    fn kind(&self, resource: &str) -> std::sync::Arc<dyn Strategy> {
+    pub(super) fn kind(&self, resource: &str) -> std::sync::Arc<dyn Strategy> {
         self.find("", "v1", resource)
             .expect("core kinds are always served")
     }
@@ -45,12 +45,7 @@ impl Registry {
             .unwrap_or("")
             .to_string();
         if node.is_empty() {
-            let err = crate::validation::field_error::FieldError {
-                kind: crate::validation::field_error::ErrorType::Required,
-                field: "target.name".into(),
-                value: None,
-                detail: String::new(),
-            };
+            let err = crate::validation::field_error::FieldError::required("target.name", "");
             return Err(ApiError::invalid("", "Binding", &name, &[err]));
         }
         let pods = self.kind("pods");
@@ -80,120 +75,6 @@ impl Registry {
         })
         .await?;
         Ok(success(201))
-    }
-
-    /// `pods/eviction`: deletes the pod with the eviction's delete options
-    /// (no disruption budgets are served yet, so every eviction is allowed).
-    pub async fn evict(
-        &self,
-        ns: Option<&str>,
-        name: &str,
-        body: Value,
-        opts: &WriteOptions,
-    ) -> ApiResult<Value> {
-        let body_name = meta::name(&body);
-        if !body_name.is_empty() && body_name != name {
-            return Err(ApiError::bad_request(format!(
-                "name in URL does not match name in Eviction object ({body_name} != {name})"
-            )));
-        }
-        let mut delete = DeleteOptions {
-            dry_run: opts.dry_run,
-            ..Default::default()
-        };
-        if let Some(o) = body.get("deleteOptions").filter(|o| o.is_object()) {
-            delete.merge_body(o)?;
-        }
-        self.delete(self.kind("pods").as_ref(), ns, name, &delete)
-            .await?;
-        Ok(success(201))
-    }
-
-    fn scale_of(obj: &Value) -> Value {
-        let selector = obj
-            .pointer("/spec/selector")
-            .and_then(Value::as_object)
-            .map(|m| {
-                let mut parts: Vec<String> = m
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
-                    .collect();
-                parts.sort();
-                parts.join(",")
-            })
-            .unwrap_or_default();
-        let m = &obj["metadata"];
-        json!({
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": {
-                "name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
-                "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"],
-            },
-            "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(0))},
-            "status": {"replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector},
-        })
-    }
-
-    pub async fn get_scale(
-        &self,
-        s: &dyn Strategy,
-        ns: Option<&str>,
-        name: &str,
-    ) -> ApiResult<Value> {
-        Ok(Self::scale_of(&self.get(s, ns, name).await?))
-    }
-
-    /// PUT or PATCH of a Scale: changes `spec.replicas` of the parent.
-    pub async fn update_scale(
-        &self,
-        s: &dyn Strategy,
-        ns: Option<&str>,
-        name: &str,
-        patch_type: Option<PatchType>,
-        body: Value,
-        opts: &WriteOptions,
-    ) -> ApiResult<Value> {
-        let d = s.descriptor();
-        let out = self
-            .update_with(s, ns, name, Part::Main, opts.dry_run, |old| {
-                let current = Self::scale_of(old);
-                let scale = match patch_type {
-                    Some(pt) => patch::apply(pt, &current, &body)?,
-                    None => body.clone(),
-                };
-                let replicas = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
-                if !replicas
-                    .as_i64()
-                    .is_some_and(|r| (0..=i32::MAX as i64).contains(&r))
-                {
-                    let err = crate::validation::field_error::FieldError {
-                        kind: crate::validation::field_error::ErrorType::Invalid,
-                        field: "spec.replicas".into(),
-                        value: Some(replicas.clone()),
-                        detail: "must be greater than or equal to 0".into(),
-                    };
-                    return Err(ApiError::invalid("autoscaling", "Scale", name, &[err]));
-                }
-                let mut new = old.clone();
-                new["spec"]["replicas"] = replicas;
-                let rv = scale
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
-                let m = meta::metadata_mut(&mut new);
-                if rv.is_empty()
-                    || patch_type.is_some() && body.pointer("/metadata/resourceVersion").is_none()
-                {
-                    m.remove("resourceVersion");
-                } else {
-                    m.insert("resourceVersion".into(), json!(rv));
-                }
-                Ok(new)
-            })
-            .await?;
-        let _ = d;
-        Ok(Self::scale_of(&out))
     }
 
     /// `namespaces/finalize`: replaces `spec.finalizers`; a terminating

@@ -66,6 +66,10 @@ pub struct FieldError {
     pub field: String,
     /// The offending value, when the message shows it.
     pub value: Option<Value>,
+    /// The offending value already written the way Go's `%#v` prints it, for
+    /// the structs upstream passes by value (`v1.LabelSelector{...}`,
+    /// `intstr.IntOrString{...}`), which JSON cannot express. Wins over `value`.
+    pub rendered: Option<String>,
     pub detail: String,
 }
 
@@ -78,6 +82,7 @@ impl FieldError {
             kind,
             field: field.into(),
             value,
+            rendered: None,
             detail: detail.to_string(),
         }
     }
@@ -90,6 +95,13 @@ impl FieldError {
     /// A value is malformed or out of range.
     pub fn invalid(field: impl Into<String>, value: impl Into<Value>, detail: &str) -> Self {
         Self::new(ErrorType::Invalid, field, Some(value.into()), detail)
+    }
+
+    /// A malformed value shown in Go syntax (see [`go_repr`](super::go_repr)).
+    pub fn invalid_rendered(field: impl Into<String>, rendered: String, detail: &str) -> Self {
+        let mut e = Self::new(ErrorType::Invalid, field, None, detail);
+        e.rendered = Some(rendered);
+        e
     }
 
     /// A value is not one of an enumerated set; `supported` is listed in the message.
@@ -165,11 +177,14 @@ impl FieldError {
             | ErrorType::Forbidden
             | ErrorType::TooLong
             | ErrorType::Internal => self.kind.label().to_string(),
-            _ => format!(
-                "{}: {}",
-                self.kind.label(),
-                render_value(self.value.as_ref())
-            ),
+            _ => match &self.rendered {
+                Some(r) => format!("{}: {r}", self.kind.label()),
+                None => format!(
+                    "{}: {}",
+                    self.kind.label(),
+                    render_value(self.value.as_ref())
+                ),
+            },
         };
         if !self.detail.is_empty() {
             s.push_str(": ");

@@ -387,6 +387,14 @@ pub fn validate_nonnegative(value: Option<i64>, path: &str) -> FieldErrors {
     }
 }
 
+/// [`validate_nonnegative`] for each integer field of `o` named in `fields`.
+pub fn validate_nonnegative_fields(o: &Value, path: &str, fields: &[&str]) -> FieldErrors {
+    fields
+        .iter()
+        .flat_map(|f| validate_nonnegative(int(o, f), &child(path, f)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,10 +1,13 @@
 //! The strategies of every served kind. Adding a kind means adding a
 //! strategy here and listing it in `all()`.
 
+mod apps;
 mod coordination;
 mod core_simple;
+mod discovery;
 mod namespace;
 mod pod;
+mod policy;
 mod replication_controller;
 mod service;
 
@@ -44,7 +47,13 @@ pub fn all() -> Vec<Arc<dyn Strategy>> {
         Arc::new(core_simple::Secrets),
         Arc::new(core_simple::ServiceAccounts),
         Arc::new(service::Services),
+        Arc::new(apps::ControllerRevisions),
+        Arc::new(apps::DaemonSets),
+        Arc::new(apps::Deployments),
+        Arc::new(apps::ReplicaSets),
         Arc::new(core_simple::EventsV1),
         Arc::new(coordination::Leases),
+        Arc::new(discovery::EndpointSlices),
+        Arc::new(policy::PodDisruptionBudgets),
     ]
 }

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::{ALL_VERBS, STATUS_VERBS};
 use crate::registry::strategy::{roundtrip, Strategy};
+use crate::selector::LabelSelector;
 
 pub struct ReplicationControllers;
 
@@ -51,5 +52,13 @@ impl Strategy for ReplicationControllers {
 
     fn prepare_for_create(&self, obj: &mut Value) {
         obj["status"] = json!({"replicas": 0});
+    }
+
+    /// The equality selector of `spec.selector` (a plain label map).
+    fn scale_selector(&self, obj: &Value) -> Result<String, String> {
+        let selector = obj.pointer("/spec/selector").unwrap_or(&Value::Null);
+        LabelSelector::from_map_json(selector)
+            .map(|s| s.to_string())
+            .map_err(|e| e.to_string())
     }
 }

@@ -16,7 +16,7 @@ use super::{ALL_VERBS, STATUS_VERBS};
 use crate::error::{ApiError, ApiResult};
 use crate::registry::strategy::{copy_field, roundtrip, Strategy};
 use crate::registry::Registry;
-use crate::validation::field_error::{ErrorType, FieldError};
+use crate::validation::field_error::FieldError;
 
 pub const SERVICE_CIDR_DEFAULT: &str = "10.96.0.0/12";
 pub const NODE_PORT_RANGE: (u16, u16) = (30000, 32767);
@@ -293,12 +293,7 @@ fn node_ports(svc: &Value) -> Vec<u16> {
 }
 
 fn invalid(field: &str, value: Value, detail: &str) -> FieldError {
-    FieldError {
-        kind: ErrorType::Invalid,
-        field: field.to_string(),
-        value: Some(value),
-        detail: detail.to_string(),
-    }
+    FieldError::invalid(field, value, detail)
 }
 
 fn invalid_service(svc: &Value, err: FieldError) -> ApiError {
