@@ -2,13 +2,20 @@
 //! Deployment, ReplicaSet, DaemonSet, ControllerRevision; policy/v1
 //! PodDisruptionBudget with pod eviction; discovery.k8s.io/v1
 //! EndpointSlice) with the stock kubectl against a real `rkube server`.
-//! No controllers run yet, so statuses are written through the status
-//! subresources the way controllers will. Names mirror the upstream
+//! These test the API itself, so the servers run without their
+//! controller-manager and statuses are written through the status
+//! subresources the way controllers write them (the controllers' own tests
+//! are controllers.rs, deployments.rs and workloads.rs). Names mirror the upstream
 //! conformance tests (../shared/conformance/kubernetes-conformance-tests.tsv)
 //! where one matches.
 
 use conformance::Cluster;
 use serde_json::Value;
+
+/// A server whose statuses only the test writes.
+fn api_only() -> Cluster {
+    Cluster::start_with(&["--disable-controller-manager"])
+}
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
@@ -75,7 +82,7 @@ spec:
 
 #[test]
 fn sig_apps_deployment_deployment_should_have_a_working_scale_subresource() {
-    let c = Cluster::start();
+    let c = api_only();
     c.ok(&[
         "create",
         "deployment",
@@ -182,7 +189,7 @@ fn sig_apps_deployment_deployment_should_have_a_working_scale_subresource() {
 
 #[test]
 fn sig_apps_replicaset_replicaset_should_have_a_working_scale_subresource() {
-    let c = Cluster::start();
+    let c = api_only();
     c.ok_stdin(&["apply", "-f", "-"], WEB_RS);
     let table = c.ok(&["get", "rs", "-o", "wide"]);
     assert_eq!(
@@ -242,7 +249,7 @@ fn sig_apps_replicaset_replicaset_should_have_a_working_scale_subresource() {
 
 #[test]
 fn sig_apps_deployment_should_validate_deployment_status_endpoints() {
-    let c = Cluster::start();
+    let c = api_only();
     c.ok(&[
         "create",
         "deployment",
@@ -319,7 +326,7 @@ fn sig_apps_deployment_should_validate_deployment_status_endpoints() {
 
 #[test]
 fn invalid_workloads_budgets_and_slices_are_422_with_the_field_path() {
-    let c = Cluster::start();
+    let c = api_only();
     let cases: &[(&str, &str)] = &[
         (
             r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d1"},
@@ -417,7 +424,7 @@ fn invalid_workloads_budgets_and_slices_are_422_with_the_field_path() {
 
 #[test]
 fn workload_selectors_are_immutable() {
-    let c = Cluster::start();
+    let c = api_only();
     c.ok(&["create", "deployment", "web", "--image=busybox"]);
     c.ok_stdin(&["apply", "-f", "-"], WEB_RS);
     c.ok_stdin(&["apply", "-f", "-"], AGENT_DS);
@@ -455,7 +462,7 @@ fn workload_selectors_are_immutable() {
 
 #[test]
 fn kubectl_lists_the_apps_policy_and_discovery_kinds() {
-    let c = Cluster::start();
+    let c = api_only();
     let resources = c.ok(&["api-resources"]);
     for (name, short, group) in [
         ("deployments", "deploy", "apps/v1"),
@@ -714,7 +721,7 @@ fn pod_exists(c: &Cluster, name: &str) -> bool {
 
 #[test]
 fn sig_apps_disruptioncontroller_should_block_an_eviction_until_the_pdb_is_updated_to_allow_it() {
-    let c = Cluster::start();
+    let c = api_only();
     c.ok(&[
         "create",
         "pdb",
@@ -775,7 +782,7 @@ fn sig_apps_disruptioncontroller_should_block_an_eviction_until_the_pdb_is_updat
 
 #[test]
 fn evictions_skip_budgets_for_pods_that_are_not_running_and_ready() {
-    let c = Cluster::start();
+    let c = api_only();
     c.ok(&[
         "create",
         "pdb",
@@ -855,7 +862,7 @@ fn evictions_skip_budgets_for_pods_that_are_not_running_and_ready() {
 
 #[test]
 fn sig_apps_disruptioncontroller_should_update_patch_poddisruptionbudget_status() {
-    let c = Cluster::start();
+    let c = api_only();
     c.ok(&[
         "create",
         "pdb",

@@ -261,6 +261,23 @@ fn endpoints_follow_the_pods_a_service_selects_and_namespaces_get_a_default_serv
     });
     let subset = &last["subsets"][0];
     assert_eq!(subset["notReadyAddresses"][0]["ip"], "10.9.0.2");
+    // The same addresses as an EndpointSlice, with their readiness.
+    c.wait_for("an endpoint slice", Duration::from_secs(20), || {
+        let slices = items(
+            c,
+            &["endpointslices", "-l", "kubernetes.io/service-name=db"],
+        );
+        let eps = slices
+            .first()
+            .map(|s| s["endpoints"].clone())
+            .unwrap_or_default();
+        eps.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|e| e["addresses"][0] == "10.9.0.1" && e["conditions"]["ready"] == true)
+                && a.iter()
+                    .any(|e| e["addresses"][0] == "10.9.0.2" && e["conditions"]["ready"] == false)
+        })
+    });
     assert_eq!(subset["ports"][0]["port"], 5432);
     assert_eq!(subset["addresses"][0]["targetRef"]["name"], "db-1");
     // Deleting a pod removes its address; deleting the service its Endpoints.

@@ -3,7 +3,9 @@
 //! pods on one node, plus the server's RSS idle and with the pods running
 //! (API server and kubelet share the `rkube` process). Starts `rkube
 //! server` with its kubelet (youki) and a loopback registry holding
-//! busybox. Needs root. `RKUBE_BIN=target/release/rkube` measures a release
+//! busybox. With `--agent` the kubelet is an `rkube agent` of its own
+//! joined to a control-plane-only server, and the RSS is the kubelet's
+//! alone. Needs root. `RKUBE_BIN=target/release/rkube` measures a release
 //! build.
 
 use std::collections::HashMap;
@@ -16,14 +18,25 @@ use kube::api::{Api, DeleteParams, PostParams};
 use kube::runtime::watcher;
 use runtime::testing::{images, registry::TestRegistry};
 
-fn rss_mb(pid: u32) -> f64 {
+/// A `/proc/<pid>/status` figure (`VmRSS`, `RssAnon`, `RssFile`) in MB.
+fn status_mb(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
         .unwrap_or(0.0)
         / 1024.0
+}
+
+/// Total RSS, and how much of it is the process's own memory (anonymous)
+/// rather than pages of the binary shared with the page cache.
+fn rss(pid: u32) -> String {
+    format!(
+        "{:.1} MB ({:.1} MB anonymous)",
+        status_mb(pid, "VmRSS"),
+        status_mb(pid, "RssAnon")
+    )
 }
 
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
@@ -67,8 +80,23 @@ fn main() {
     // --sequential: each pod waits for the previous one to run (latency
     // without queueing); default: all created back to back.
     let sequential = std::env::args().any(|a| a == "--sequential");
+    let standalone = std::env::args().any(|a| a == "--agent");
     let node = "bench-node";
-    let cluster = Cluster::start_with_node(node, "rkpb0", "10.251.0.0/16");
+    let (cluster, agent) = if standalone {
+        let cluster = Cluster::start();
+        let agent = conformance::Agent::join(&cluster, node, "rkpb0", "10.251.0.0/16");
+        (cluster, Some(agent))
+    } else {
+        (
+            Cluster::start_with_node(node, "rkpb0", "10.251.0.0/16"),
+            None,
+        )
+    };
+    let what = if standalone {
+        "kubelet (rkube agent)"
+    } else {
+        "rkube (API server + kubelet)"
+    };
     let registry = TestRegistry::start();
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -84,7 +112,7 @@ fn main() {
             .expect("config");
         let client = kube::Client::try_from(config).expect("client");
         let api: Api<Pod> = Api::namespaced(client, "default");
-        let pid = cluster.pid();
+        let pid = agent.as_ref().map_or(cluster.pid(), |a| a.pid());
         // Warm up: the image is pulled once, outside the measurement.
         api.create(&PostParams::default(), &pod("warmup", node, &image))
             .await
@@ -106,7 +134,7 @@ fn main() {
             let (n, t) = rx.recv().await.expect("watch");
             running.entry(n).or_insert(t);
         }
-        let idle = rss_mb(pid);
+        let idle = rss(pid);
         let mut created = HashMap::new();
         let begin = Instant::now();
         for i in 0..pods {
@@ -131,7 +159,7 @@ fn main() {
             }
         }
         let all = begin.elapsed();
-        let busy = rss_mb(pid);
+        let busy = rss(pid);
         let mut lat: Vec<Duration> = created.iter().map(|(n, c)| running[n] - *c).collect();
         lat.sort();
         let how = if sequential {
@@ -149,10 +177,7 @@ fn main() {
             quantile(&lat, 0.99).as_secs_f64() * 1000.0,
             quantile(&lat, 1.0).as_secs_f64() * 1000.0
         );
-        println!(
-            "rkube RSS (API server + kubelet): idle {idle:.1} MB, with {} pods {busy:.1} MB",
-            pods + 1
-        );
+        println!("{what} RSS: idle {idle}, with {} pods {busy}", pods + 1);
         let dp = DeleteParams {
             grace_period_seconds: Some(0),
             ..Default::default()

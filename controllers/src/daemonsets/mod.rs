@@ -341,11 +341,18 @@ async fn record_revision(ctx: &Ctx, ds: &DaemonSet, hash: &str) {
         .as_ref()
         .map(|s| s.template.clone())
         .unwrap_or_default();
+    // Labelled like the pods, so the DaemonSet's selector finds its history.
+    let mut labels = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    labels.insert(logic::HASH_LABEL.into(), hash.into());
     let cr = ControllerRevision {
         metadata: ObjectMeta {
             name: Some(name),
             namespace: Some(ns),
-            labels: Some([(logic::HASH_LABEL.to_string(), hash.to_string())].into()),
+            labels: Some(labels),
             owner_references: Some(vec![owner_ref(ds)]),
             ..Default::default()
         },
