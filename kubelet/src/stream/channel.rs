@@ -153,9 +153,9 @@ mod tests {
             }
         );
         assert_eq!(
-            parse(br#"{"Width":80,"Height":24}"#.as_slice(), Protocol::V4),
+            parse(&frame(RESIZE, b"{not json"), Protocol::V4),
             Inbound::Ignored,
-            "a document without the channel byte is not a resize"
+            "a resize that does not parse changes nothing"
         );
         assert_eq!(
             parse(&frame(RESIZE, br#"{"Width":80,"Height":24}"#), Protocol::V4),
