@@ -39,7 +39,7 @@ pub fn rkube_binary() -> &'static Path {
             .join("rkube-under-test");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "rkube", "--bin", "rkube"])
+            .args(["build", "--quiet", "-p", "rkube", "-p", "rolling-update"])
             .env("CARGO_TARGET_DIR", &target)
             .current_dir(&root)
             .status()
@@ -47,6 +47,15 @@ pub fn rkube_binary() -> &'static Path {
         assert!(status.success(), "building rkube failed");
         target.join("debug").join("rkube")
     })
+}
+
+/// A PATH with the directory of rkube's kubectl plugins (built beside
+/// the `rkube` binary) in front, so kubectl finds them.
+pub fn path_with_plugins() -> std::ffi::OsString {
+    let dir = rkube_binary().parent().expect("a directory").to_path_buf();
+    let mut paths = vec![dir];
+    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    std::env::join_paths(paths).expect("joinable PATH")
 }
 
 pub fn kubectl_path() -> String {
@@ -403,6 +412,7 @@ impl Cluster {
         let mut cmd = Command::new(kubectl_path());
         cmd.args(args)
             .env("KUBECONFIG", &self.kubeconfig)
+            .env("PATH", path_with_plugins())
             .env_remove("KUBERNETES_SERVICE_HOST")
             .stdin(if stdin.is_some() {
                 Stdio::piped()
@@ -497,8 +507,21 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Starts the agent with `args` after the common flags; does not wait.
+    /// Starts the agent; does not wait.
     pub fn spawn(cluster: &Cluster, name: &str, bridge: &str, cidr: &str, token: &str) -> Agent {
+        Self::spawn_with(cluster, name, bridge, cidr, token, &[])
+    }
+
+    /// Starts the agent with `extra` flags; no bridge means no pod network
+    /// flags (and nothing to tear down).
+    fn spawn_with(
+        cluster: &Cluster,
+        name: &str,
+        bridge: &str,
+        cidr: &str,
+        token: &str,
+        extra: &[&str],
+    ) -> Agent {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let pod_logs = data_dir.path().join("pod-logs");
         let log = data_dir.path().join("agent.log");
@@ -507,14 +530,13 @@ impl Agent {
             .args(["agent", "--server", &cluster.url(), "--node-name", name])
             .arg("--data-dir")
             .arg(data_dir.path().join("data"))
-            .args([
-                "--cni-bridge",
-                bridge,
-                "--cluster-cidr",
-                cidr,
-                "--kubelet-port",
-                "0",
-            ])
+            .args(["--kubelet-port", "0"])
+            .args(if bridge.is_empty() {
+                Vec::new()
+            } else {
+                vec!["--cni-bridge", bridge, "--cluster-cidr", cidr]
+            })
+            .args(extra)
             .arg("--pod-log-dir")
             .arg(&pod_logs)
             .env("RKUBE_TOKEN", token)
@@ -535,9 +557,13 @@ impl Agent {
 
     /// Joins with the cluster's own token and waits for the Node to be Ready.
     pub fn join(cluster: &Cluster, name: &str, bridge: &str, cidr: &str) -> Agent {
+        Self::join_with(cluster, name, bridge, cidr, &[])
+    }
+
+    fn join_with(cluster: &Cluster, name: &str, bridge: &str, cidr: &str, extra: &[&str]) -> Agent {
         let token = std::fs::read_to_string(cluster.data_dir.path().join("data").join("token"))
             .expect("the server's join token");
-        let mut agent = Self::spawn(cluster, name, bridge, cidr, token.trim());
+        let mut agent = Self::spawn_with(cluster, name, bridge, cidr, token.trim(), extra);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = agent
@@ -563,6 +589,20 @@ impl Agent {
                 agent.log()
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A simulated node (`--container-runtime fake`): pods go Running
+    /// without processes or a pod network. Waits for the Node to be Ready.
+    pub fn join_simulated(cluster: &Cluster, name: &str) -> Agent {
+        Self::join_with(cluster, name, "", "", &["--container-runtime", "fake"])
+    }
+
+    /// Kills the agent with SIGKILL: the node goes silent.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 
@@ -595,11 +635,13 @@ impl Drop for Agent {
             let _ = c.kill();
             let _ = c.wait();
         }
-        tear_down_node(
-            &self.data_dir.path().join("data").join("runtime"),
-            &self.bridge,
-            &self.cidr,
-        );
+        if !self.bridge.is_empty() {
+            tear_down_node(
+                &self.data_dir.path().join("data").join("runtime"),
+                &self.bridge,
+                &self.cidr,
+            );
+        }
         let _ = std::fs::remove_dir_all(&self.pod_logs);
     }
 }

@@ -70,10 +70,13 @@ enum BenchCommand {
     Runtime(RuntimeBenchArgs),
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Backend {
     Youki,
     Containerd,
+    /// Runs nothing: a simulated node whose pods go Running without
+    /// processes (many such nodes fit on one machine).
+    Fake,
 }
 
 #[derive(clap::Args)]
@@ -196,34 +199,12 @@ struct ControllerManagerArgs {
     controllers: ControllerArgs,
 }
 
-/// Go-style durations as upstream flags take them: `40s`, `1m30s`, `500ms`, `2h`.
+/// Go-style durations as upstream flags take them: `40s`, `1m30s`,
+/// `500ms`, `2h` (humantime reads these; a bare number is refused, as Go
+/// refuses it).
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let bad = || format!("invalid duration {s:?}: use e.g. 40s, 1m30s, 500ms");
-    let mut total = std::time::Duration::ZERO;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "h" => std::time::Duration::from_secs(3600),
-            "m" => std::time::Duration::from_secs(60),
-            "s" => std::time::Duration::from_secs(1),
-            "ms" => std::time::Duration::from_millis(1),
-            _ => return Err(bad()),
-        };
-        total += unit * n as u32;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
+    humantime::parse_duration(s)
+        .map_err(|e| format!("invalid duration {s:?} ({e}): use e.g. 40s, 1m30s, 500ms"))
 }
 
 #[derive(clap::Args)]
@@ -470,17 +451,22 @@ async fn run_kubelet(
         let client = wait_for_api(&identity.kubeconfig).await;
         let node_name = node_name(args.node_name)?;
         let runtime_dir = data_dir.join("runtime");
-        let cni = cni::Cni::new(cni::CniConfig {
-            state_dir: runtime_dir.join("cni"),
-            bridge: args.cni_bridge.clone(),
-            subnet: args.cluster_cidr.clone(),
-            ..Default::default()
-        })?;
+        // A simulated node has no pod network to set up.
+        let cni = (args.container_runtime != Backend::Fake)
+            .then(|| {
+                cni::Cni::new(cni::CniConfig {
+                    state_dir: runtime_dir.join("cni"),
+                    bridge: args.cni_bridge.clone(),
+                    subnet: args.cluster_cidr.clone(),
+                    ..Default::default()
+                })
+            })
+            .transpose()?;
         let (rt, name) = node_runtime(
             args.container_runtime,
             &args.containerd_address,
             &runtime_dir,
-            Some(cni),
+            cni,
             "/rkube",
         )?;
         import_image_dir(rt.as_ref(), &data_dir.join("images")).await;
@@ -635,6 +621,7 @@ fn node_runtime(
             })?),
             "youki",
         ),
+        Backend::Fake => (Arc::new(::runtime::fake::FakeRuntime::new()), "fake"),
         Backend::Containerd => (
             Arc::new(containerd::ContainerdRuntime::new(
                 containerd::ContainerdOptions {
