@@ -54,7 +54,9 @@ pub fn rkube_binary() -> &'static Path {
 pub fn path_with_plugins() -> std::ffi::OsString {
     let dir = rkube_binary().parent().expect("a directory").to_path_buf();
     let mut paths = vec![dir];
-    paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     std::env::join_paths(paths).expect("joinable PATH")
 }
 

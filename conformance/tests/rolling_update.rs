@@ -44,7 +44,9 @@ fn kubectl_rolling_update_replaces_pods_one_at_a_time_and_takes_the_old_name() {
     let c = &Cluster::start();
     let _node = Agent::join_simulated(c, &format!("sim-ru-{}", std::process::id()));
     c.ok_stdin(&["create", "-f", "-"], &rc("frontend", 3, "busybox:1"));
-    c.wait_for("3 ready replicas", Duration::from_secs(60), || ready_rc(c, "frontend", 3));
+    c.wait_for("3 ready replicas", Duration::from_secs(60), || {
+        ready_rc(c, "frontend", 3)
+    });
     // Watch the pod count while the update runs.
     let done = Arc::new(AtomicBool::new(false));
     let most = {
@@ -90,12 +92,16 @@ fn kubectl_rolling_update_replaces_pods_one_at_a_time_and_takes_the_old_name() {
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
-    c.wait_for("3 ready replicas on the new image", Duration::from_secs(60), || {
-        ready_rc(c, "frontend", 3)
-            && live_pods(c, "frontend")
-                .iter()
-                .all(|p| p["spec"]["containers"][0]["image"] == "busybox:2")
-    });
+    c.wait_for(
+        "3 ready replicas on the new image",
+        Duration::from_secs(60),
+        || {
+            ready_rc(c, "frontend", 3)
+                && live_pods(c, "frontend")
+                    .iter()
+                    .all(|p| p["spec"]["containers"][0]["image"] == "busybox:2")
+        },
+    );
     let rcs = c.ok(&["get", "rc", "-o", "name"]);
     assert_eq!(rcs.trim(), "replicationcontroller/frontend");
     // Bad input: the same image again, a controller that does not exist.
@@ -110,9 +116,17 @@ fn kubectl_rolling_update_rollback_undoes_an_interrupted_update() {
     let c = &Cluster::start();
     let _node = Agent::join_simulated(c, &format!("sim-rb-{}", std::process::id()));
     c.ok_stdin(&["create", "-f", "-"], &rc("foo", 2, "busybox:1"));
-    c.wait_for("2 ready replicas", Duration::from_secs(60), || ready_rc(c, "foo", 2));
+    c.wait_for("2 ready replicas", Duration::from_secs(60), || {
+        ready_rc(c, "foo", 2)
+    });
     let mut update = Command::new(conformance::kubectl_path())
-        .args(["rolling-update", "foo", "foo-v2", "--image=busybox:2", "--update-period=1m"])
+        .args([
+            "rolling-update",
+            "foo",
+            "foo-v2",
+            "--image=busybox:2",
+            "--update-period=1m",
+        ])
         .env("KUBECONFIG", &c.kubeconfig)
         .env("PATH", conformance::path_with_plugins())
         .stdout(Stdio::piped())
@@ -128,14 +142,28 @@ fn kubectl_rolling_update_rollback_undoes_an_interrupted_update() {
     }
     update.kill().unwrap();
     update.wait().unwrap();
-    let out = c.ok(&["rolling-update", "foo", "foo-v2", "--rollback", "--update-period=1s", "--poll-interval=200ms"]);
+    let out = c.ok(&[
+        "rolling-update",
+        "foo",
+        "foo-v2",
+        "--rollback",
+        "--update-period=1s",
+        "--poll-interval=200ms",
+    ]);
     assert!(out.contains("Setting \"foo\" replicas to 2"), "{out}");
-    assert!(out.contains("replicationcontroller/foo rolled back"), "{out}");
-    c.wait_for("foo back at 2 ready on the old image", Duration::from_secs(60), || {
-        ready_rc(c, "foo", 2)
-            && c.kubectl(&["get", "rc", "foo-v2"]).status.code() == Some(1)
-            && live_pods(c, "foo")
-                .iter()
-                .all(|p| p["spec"]["containers"][0]["image"] == "busybox:1")
-    });
+    assert!(
+        out.contains("replicationcontroller/foo rolled back"),
+        "{out}"
+    );
+    c.wait_for(
+        "foo back at 2 ready on the old image",
+        Duration::from_secs(60),
+        || {
+            ready_rc(c, "foo", 2)
+                && c.kubectl(&["get", "rc", "foo-v2"]).status.code() == Some(1)
+                && live_pods(c, "foo")
+                    .iter()
+                    .all(|p| p["spec"]["containers"][0]["image"] == "busybox:1")
+        },
+    );
 }

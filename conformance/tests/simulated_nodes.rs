@@ -18,7 +18,9 @@ fn pods(c: &Cluster) -> Vec<Value> {
 
 fn live_running(pods: &[Value]) -> Vec<&Value> {
     pods.iter()
-        .filter(|p| p["metadata"]["deletionTimestamp"].is_null() && p["status"]["phase"] == "Running")
+        .filter(|p| {
+            p["metadata"]["deletionTimestamp"].is_null() && p["status"]["phase"] == "Running"
+        })
         .collect()
 }
 
@@ -28,9 +30,11 @@ fn node_of(p: &Value) -> String {
 
 #[test]
 fn pods_of_one_controller_spread_over_three_nodes_and_leave_a_failed_one() {
+    // The grace period must outlast the kubelets' 10 s Lease renewals, or
+    // healthy nodes would flap too.
     let c = &Cluster::start_with(&[
         "--node-monitor-grace-period",
-        "3s",
+        "15s",
         "--default-unreachable-toleration-seconds",
         "2",
     ]);
@@ -45,7 +49,9 @@ fn pods_of_one_controller_spread_over_three_nodes_and_leave_a_failed_one() {
                 "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "3600"]}]}}},
     });
     c.ok_stdin(&["create", "-f", "-"], &rc.to_string());
-    c.wait_for("3 running pods", Duration::from_secs(60), || live_running(&pods(c)).len() == 3);
+    c.wait_for("3 running pods", Duration::from_secs(60), || {
+        live_running(&pods(c)).len() == 3
+    });
     let mut placed: Vec<String> = live_running(&pods(c)).iter().map(|p| node_of(p)).collect();
     placed.sort();
     let mut expected = names.clone();
@@ -56,11 +62,21 @@ fn pods_of_one_controller_spread_over_three_nodes_and_leave_a_failed_one() {
     // evicted after the 2 s toleration and replaced on a live node.
     let failed = names[0].clone();
     agents[0].kill();
-    c.wait_for("the pod to move off the failed node", Duration::from_secs(60), || {
+    let moved = || {
         let all = pods(c);
         let live = live_running(&all);
         live.len() == 3 && live.iter().all(|p| node_of(p) != failed)
-    });
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while !moved() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pod did not move off the failed node:\n{}\n{}",
+            c.ok(&["get", "pods", "-o", "wide"]),
+            c.ok(&["get", "node", &failed, "-o", "yaml"])
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let node: Value = serde_json::from_str(&c.ok(&["get", "node", &failed, "-o", "json"])).unwrap();
     let ready = node["status"]["conditions"]
         .as_array()
@@ -70,6 +86,8 @@ fn pods_of_one_controller_spread_over_three_nodes_and_leave_a_failed_one() {
         .unwrap()
         .clone();
     assert_eq!(ready["status"], "Unknown");
-    assert!(node["spec"]["taints"].to_string().contains("node.kubernetes.io/unreachable"));
+    assert!(node["spec"]["taints"]
+        .to_string()
+        .contains("node.kubernetes.io/unreachable"));
     drop(agents);
 }

@@ -71,18 +71,28 @@ fn replicas(rc: &ReplicationController) -> i32 {
 }
 
 fn ready(rc: &ReplicationController) -> i32 {
-    rc.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
+    rc.status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0)
 }
 
-async fn get(rcs: &Api<ReplicationController>, name: &str) -> anyhow::Result<ReplicationController> {
+async fn get(
+    rcs: &Api<ReplicationController>,
+    name: &str,
+) -> anyhow::Result<ReplicationController> {
     rcs.get(name)
         .await
         .with_context(|| format!("replicationcontrollers \"{name}\""))
 }
 
 async fn scale(rcs: &Api<ReplicationController>, name: &str, n: i32) -> anyhow::Result<()> {
-    rcs.patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": n}})))
-        .await?;
+    rcs.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": n}})),
+    )
+    .await?;
     Ok(())
 }
 
@@ -129,7 +139,11 @@ async fn add_deployment_key(
     key: &str,
 ) -> anyhow::Result<()> {
     let name = old.metadata.name.clone().unwrap_or_default();
-    let selector = old.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default();
+    let selector = old
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.clone())
+        .unwrap_or_default();
     if selector.contains_key(plan::DEPLOYMENT_KEY) {
         return Ok(());
     }
@@ -141,7 +155,10 @@ async fn add_deployment_key(
     )
     .await?;
     let query: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    for pod in pods.list(&ListParams::default().labels(&query.join(","))).await? {
+    for pod in pods
+        .list(&ListParams::default().labels(&query.join(",")))
+        .await?
+    {
         let pod_name = pod.metadata.name.clone().unwrap_or_default();
         pods.patch(
             &pod_name,
@@ -182,7 +199,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .unwrap_or(replicas(&old) + replicas(&new_rc));
         println!("Setting \"{}\" replicas to {desired}", args.old);
         println!("Continuing update with existing controller {}.", args.old);
-        println!("{}", plan::plan_line(&args.old, new, replicas(&new_rc), desired));
+        println!(
+            "{}",
+            plan::plan_line(&args.old, new, replicas(&new_rc), desired)
+        );
         roll(&rcs, &args.old, new, desired, &args).await?;
         println!("Update succeeded. Deleting {new}");
         rcs.delete(new, &DeleteParams::background()).await?;
@@ -197,7 +217,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .as_ref()
         .and_then(|s| s.template.as_ref())
         .and_then(|t| t.spec.as_ref())
-        .map(|s| s.containers.iter().filter_map(|c| c.image.clone()).collect::<Vec<_>>())
+        .map(|s| {
+            s.containers
+                .iter()
+                .filter_map(|c| c.image.clone())
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     if args.container.is_none() && current.len() == 1 && current[0] == image {
         bail!("Specified --image must be distinct from existing container image");
@@ -215,18 +240,31 @@ async fn run(args: Args) -> anyhow::Result<()> {
     match rcs.get_opt(&new_name).await? {
         Some(_) => println!("Continuing update with existing controller {new_name}."),
         None => {
-            let new = plan::new_controller(&old, &new_name, image, args.container.as_deref(), &new_key, desired)
-                .map_err(anyhow::Error::msg)?;
+            let new = plan::new_controller(
+                &old,
+                &new_name,
+                image,
+                args.container.as_deref(),
+                &new_key,
+                desired,
+            )
+            .map_err(anyhow::Error::msg)?;
             rcs.create(&PostParams::default(), &new).await?;
             println!("Created {new_name}");
         }
     }
-    println!("{}", plan::plan_line(&new_name, &args.old, replicas(&old), desired));
+    println!(
+        "{}",
+        plan::plan_line(&new_name, &args.old, replicas(&old), desired)
+    );
     roll(&rcs, &new_name, &args.old, desired, &args).await?;
     println!("Update succeeded. Deleting old controller: {}", args.old);
     rcs.delete(&args.old, &DeleteParams::background()).await?;
     if args.new.is_some() {
-        println!("replicationcontroller/{} rolling updated to \"{new_name}\"", args.old);
+        println!(
+            "replicationcontroller/{} rolling updated to \"{new_name}\"",
+            args.old
+        );
         return Ok(());
     }
     // Take over the old name: the pods are orphaned from the temporary
@@ -237,7 +275,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tokio::time::sleep(args.poll_interval.min(Duration::from_millis(200))).await;
     }
     rcs.delete(&new_name, &DeleteParams::orphan()).await?;
-    let selector = new.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default();
+    let selector = new
+        .spec
+        .as_ref()
+        .and_then(|s| s.selector.clone())
+        .unwrap_or_default();
     let query: Vec<String> = selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let deadline = Instant::now() + args.timeout;
     loop {
@@ -247,7 +289,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await?
             .items
             .iter()
-            .all(|p| p.metadata.owner_references.as_ref().is_none_or(|r| r.is_empty()));
+            .all(|p| {
+                p.metadata
+                    .owner_references
+                    .as_ref()
+                    .is_none_or(|r| r.is_empty())
+            });
         if gone && orphans {
             break;
         }

@@ -28,9 +28,19 @@ pub enum Step {
 
 /// The next step: scale up while the surge allows (at most `desired + 1`
 /// pods), scale down only what ready new pods make up for.
-pub fn next(desired: i32, new_replicas: i32, new_ready: i32, old_replicas: i32, old_ready: i32) -> Step {
+pub fn next(
+    desired: i32,
+    new_replicas: i32,
+    new_ready: i32,
+    old_replicas: i32,
+    old_ready: i32,
+) -> Step {
     if new_replicas >= desired && old_replicas == 0 {
-        return if new_ready >= desired { Step::Done } else { Step::Wait };
+        return if new_ready >= desired {
+            Step::Done
+        } else {
+            Step::Wait
+        };
     }
     // Keep `desired` available: the old controller may shrink by what the
     // new one has ready beyond the shortfall.
@@ -130,7 +140,10 @@ mod tests {
                 }
                 Step::Wait => panic!("stuck at new {new_r}, old {old_r}"),
             }
-            assert!(new_r + old_r <= desired + 1, "never more than one extra pod");
+            assert!(
+                new_r + old_r <= desired + 1,
+                "never more than one extra pod"
+            );
             assert!(new_r + old_r >= desired, "never fewer than desired");
             steps.push(step);
         }

@@ -97,7 +97,9 @@ fn main() {
                 let api = pod_api.clone();
                 async move {
                     let at = Instant::now();
-                    api.create(&PostParams::default(), &pod(i)).await.expect("create pod");
+                    api.create(&PostParams::default(), &pod(i))
+                        .await
+                        .expect("create pod");
                     (format!("p{i}"), at)
                 }
             })
@@ -113,7 +115,10 @@ fn main() {
                 Ok(Some((n, t))) => {
                     bound.entry(n).or_insert(t);
                 }
-                _ => panic!("only {} of {pods} pods bound within 10 minutes", bound.len()),
+                _ => panic!(
+                    "only {} of {pods} pods bound within 10 minutes",
+                    bound.len()
+                ),
             }
         }
         let last = bound.values().max().copied().expect("some");
