@@ -262,8 +262,14 @@ impl Cluster {
     /// Starts a server with its kubelet (youki) as node `node`, pods on
     /// their own bridge and CIDR so that clusters do not share a network.
     pub fn start_with_node(node: &str, bridge: &str, cidr: &str) -> Cluster {
+        Self::start_with_node_args(node, bridge, cidr, &[])
+    }
+
+    /// As [`Cluster::start_with_node`], with more `rkube server` flags
+    /// (e.g. another container runtime).
+    pub fn start_with_node_args(node: &str, bridge: &str, cidr: &str, extra: &[&str]) -> Cluster {
         let pod_logs = tempfile::tempdir().expect("tempdir").keep();
-        let args = [
+        let mut args = vec![
             "--node-name",
             node,
             "--cni-bridge",
@@ -275,6 +281,7 @@ impl Cluster {
             "--kubelet-port",
             "0",
         ];
+        args.extend_from_slice(extra);
         let mut c = Self::start_full_kubelet(&args, None, true);
         c.pod_logs = Some(pod_logs);
         c.pod_network = Some((bridge.to_string(), cidr.to_string()));
@@ -695,24 +702,7 @@ fn tear_down_node(runtime_dir: &std::path::Path, bridge: &str, cidr: &str) {
     // What the kubelet mounted for its pods' volumes (tmpfs emptyDirs, …):
     // a killed kubelet never unmounted them.
     if let Some(data_dir) = runtime_dir.parent() {
-        unmount_under(data_dir);
-    }
-}
-
-/// Lazily unmounts every mount point under `dir`, deepest first.
-fn unmount_under(dir: &std::path::Path) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let mut points: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| PathBuf::from(p.replace("\\040", " ")))
-        .filter(|p| p.starts_with(dir))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.as_os_str().len()));
-    for p in points {
-        let _ = Command::new("umount").arg("-l").arg(&p).output();
+        runtime::testing::unmount_under(data_dir);
     }
 }
 

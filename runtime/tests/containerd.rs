@@ -16,130 +16,13 @@ use std::time::{Duration, Instant};
 use runtime::cni::Cni;
 use runtime::containerd::{ContainerdOptions, ContainerdRuntime, DEFAULT_NAMESPACE};
 use runtime::image::{ImageStore, StoreOptions};
+use runtime::testing::containerd::ContainerdDaemon;
 use runtime::testing::images;
 use runtime::types::*;
 use runtime::{ErrorKind, Runtime};
 use suite::{Harness, NodeParts};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
-
-const CONTAINERD: &str = "/usr/bin/containerd";
-
-/// A private containerd daemon, stopped and cleaned up on drop.
-struct Daemon {
-    child: Child,
-    dir: PathBuf,
-    socket: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path) -> Daemon {
-        std::fs::create_dir_all(dir).unwrap();
-        let socket = dir.join("containerd.sock");
-        let config = format!(
-            r#"version = 2
-root = "{root}"
-state = "{state}"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-
-[grpc]
-  address = "{socket}"
-
-[ttrpc]
-  address = "{socket}.ttrpc"
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "{opt}"
-"#,
-            root = dir.join("root").display(),
-            state = dir.join("state").display(),
-            socket = socket.display(),
-            opt = dir.join("opt").display(),
-        );
-        let config_path = dir.join("config.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let child = Command::new(CONTAINERD)
-            .arg("--config")
-            .arg(&config_path)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("starting containerd");
-        let mut daemon = Daemon {
-            child,
-            dir: dir.to_path_buf(),
-            socket,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(&daemon.socket).is_err() {
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                let log = std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default();
-                panic!("containerd exited at once ({status}): {log}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "containerd did not listen within 20s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        daemon
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        // Shims outlive containerd; they are the ones started for this
-        // daemon (their arguments name its socket).
-        for pid in pids_with_cmdline(&self.socket.display().to_string()) {
-            if pid != self.child.id() {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        unmount_under(&self.dir);
-    }
-}
-
-/// Processes whose command line contains `needle`.
-fn pids_with_cmdline(needle: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
-            if String::from_utf8_lossy(&cmdline).contains(needle) {
-                out.push(pid);
-            }
-        }
-    }
-    out
-}
-
-/// Lazily unmounts everything mounted at or below `dir`, deepest first.
-fn unmount_under(dir: &Path) {
-    let prefix = dir.display().to_string();
-    let mut targets: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .filter(|t| t.starts_with(&prefix))
-        .collect();
-    targets.sort_by_key(|t| std::cmp::Reverse(t.len()));
-    for t in targets {
-        let _ = nix::mount::umount2(t.as_str(), nix::mount::MntFlags::MNT_DETACH);
-    }
-}
 
 /// Kills every process left in the cgroups under `cgroup_root` (a failed
 /// case's containers), then removes the cgroups.
@@ -198,7 +81,7 @@ impl Setup {
 
 async fn harness_with(runtime_binary: Option<PathBuf>) -> (Harness, Setup) {
     let dir = tempfile::tempdir().unwrap();
-    let daemon = Daemon::start(&dir.path().join("ctrd"));
+    let daemon = ContainerdDaemon::start(&dir.path().join("ctrd"));
     let parts = NodeParts::new(dir.path(), 202);
     let cgroup_root = format!(
         "/rkube-ctrd-test-{}-{}",

@@ -5,7 +5,8 @@
 //! server` with its kubelet (youki) and a loopback registry holding
 //! busybox. With `--agent` the kubelet is an `rkube agent` of its own
 //! joined to a control-plane-only server, and the RSS is the kubelet's
-//! alone. Needs root. `RKUBE_BIN=target/release/rkube` measures a release
+//! alone. With `--containerd` the kubelet uses a private containerd
+//! instead of youki. Needs root. `RKUBE_BIN=target/release/rkube` measures a release
 //! build.
 
 use std::collections::HashMap;
@@ -81,16 +82,34 @@ fn main() {
     // without queueing); default: all created back to back.
     let sequential = std::env::args().any(|a| a == "--sequential");
     let standalone = std::env::args().any(|a| a == "--agent");
+    // --containerd: the kubelet runs pods through a private containerd
+    // (started here) instead of youki.
+    let containerd_dir = tempfile::tempdir().expect("tempdir");
+    let containerd = std::env::args()
+        .any(|a| a == "--containerd")
+        .then(|| runtime::testing::containerd::ContainerdDaemon::start(containerd_dir.path()));
+    let socket = containerd
+        .as_ref()
+        .map(|d| d.socket.display().to_string())
+        .unwrap_or_default();
+    let runtime_args: Vec<&str> = if containerd.is_some() {
+        vec![
+            "--container-runtime",
+            "containerd",
+            "--containerd-address",
+            &socket,
+        ]
+    } else {
+        Vec::new()
+    };
     let node = "bench-node";
     let (cluster, agent) = if standalone {
         let cluster = Cluster::start();
         let agent = conformance::Agent::join(&cluster, node, "rkpb0", "10.251.0.0/16");
         (cluster, Some(agent))
     } else {
-        (
-            Cluster::start_with_node(node, "rkpb0", "10.251.0.0/16"),
-            None,
-        )
+        let cluster = Cluster::start_with_node_args(node, "rkpb0", "10.251.0.0/16", &runtime_args);
+        (cluster, None)
     };
     let what = if standalone {
         "kubelet (rkube agent)"
