@@ -130,7 +130,15 @@ fn deployment_rolling_update_should_delete_old_pods_and_create_new_ones_and_roll
     // Paused, a template change waits for resume.
     c.ok(&["rollout", "pause", "deployment/web"]);
     c.ok(&["set", "image", "deployment/web", &format!("busybox={v2}")]);
-    std::thread::sleep(Duration::from_millis(1500));
+    // Once the controller has seen the change, still no new ReplicaSet.
+    c.wait_for(
+        "the paused change to be observed",
+        Duration::from_secs(30),
+        || {
+            let d = get(&node, &["deployment", "web"]);
+            d["status"]["observedGeneration"] == d["metadata"]["generation"]
+        },
+    );
     assert_eq!(replica_sets(&node).len(), 2, "no rollout while paused");
     c.ok(&["rollout", "resume", "deployment/web"]);
     rollout_ok(&node);

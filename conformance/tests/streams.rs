@@ -170,12 +170,21 @@ fn kubectl_exec_it_gives_a_terminal_of_the_clients_size() {
         s.contains("31 97"),
         "the terminal has the pane's size:\n{s}"
     );
-    // A resize of the client's terminal reaches the process.
+    // A resize of the client's terminal reaches the process: ask until the
+    // new size shows (the resize travels asynchronously).
     tmux(&["resize-window", "-t", &session, "-x", "88", "-y", "22"]);
-    std::thread::sleep(Duration::from_millis(300));
-    tmux(&["send-keys", "-t", &session, "stty size; exit 5", "Enter"]);
-    let s = wait_screen("kubectl-exit=5");
-    assert!(s.contains("22 88"), "{s}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !screen().contains("22 88") {
+        assert!(
+            Instant::now() < deadline,
+            "the resize never arrived:\n{}",
+            screen()
+        );
+        tmux(&["send-keys", "-t", &session, "clear; stty size", "Enter"]);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    tmux(&["send-keys", "-t", &session, "exit 5", "Enter"]);
+    wait_screen("kubectl-exit=5");
 }
 
 #[test]

@@ -84,6 +84,32 @@ fn comparable(status: Option<Value>) -> Value {
     out
 }
 
+/// The accessors that read the same fields of both kinds' specs and
+/// statuses (their types differ, their shapes do not).
+macro_rules! same_shape_accessors {
+    () => {
+        fn desired(&self) -> i32 {
+            self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+        }
+        fn template(&self) -> Option<&PodTemplateSpec> {
+            self.spec.as_ref()?.template.as_ref()
+        }
+        fn min_ready_seconds(&self) -> i32 {
+            self.spec
+                .as_ref()
+                .and_then(|s| s.min_ready_seconds)
+                .unwrap_or(0)
+        }
+        fn current_status(&self) -> Value {
+            comparable(
+                self.status
+                    .as_ref()
+                    .and_then(|s| serde_json::to_value(s).ok()),
+            )
+        }
+    };
+}
+
 impl ReplicaOwner for ReplicationController {
     const CONTROLLER: &'static str = "replication-controller";
 
@@ -98,25 +124,7 @@ impl ReplicaOwner for ReplicationController {
         })?;
         Some(Selector::from_map(&map))
     }
-    fn desired(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
-    fn template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref()?.template.as_ref()
-    }
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
-    fn current_status(&self) -> Value {
-        comparable(
-            self.status
-                .as_ref()
-                .and_then(|s| serde_json::to_value(s).ok()),
-        )
-    }
+    same_shape_accessors!();
 }
 
 impl ReplicaOwner for ReplicaSet {
@@ -125,25 +133,7 @@ impl ReplicaOwner for ReplicaSet {
     fn selector(&self) -> Option<Selector> {
         Selector::from_label_selector(&self.spec.as_ref()?.selector)
     }
-    fn desired(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
-    fn template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref()?.template.as_ref()
-    }
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
-    fn current_status(&self) -> Value {
-        comparable(
-            self.status
-                .as_ref()
-                .and_then(|s| serde_json::to_value(s).ok()),
-        )
-    }
+    same_shape_accessors!();
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::{
     always_restart_no_deadline, collision_count_not_decremented, template_labels_match,
-    validate_selector_unchanged,
+    validate_workload, validate_workload_update,
 };
 use crate::selector::LabelSelector;
 use crate::validation::core::pod::validate_pod_template_spec;
@@ -16,39 +16,21 @@ use crate::validation::int_or_percent::{
     int_or_percent_value, not_more_than_100_percent, validate_int_or_percent,
 };
 use crate::validation::label_selector::{is_empty_selector, validate_label_selector};
-use crate::validation::meta::{
-    validate_nonnegative_fields, validate_object_meta, validate_object_meta_update,
-};
-use crate::validation::names::NameRule;
+use crate::validation::meta::validate_nonnegative_fields;
 use crate::validation::value::{child, get, str_of, sub};
 
 /// Validates a DaemonSet on create.
 pub fn validate_daemon_set(ds: &Value) -> FieldErrors {
-    let mut errs = validate_object_meta(
-        sub(ds, "metadata"),
-        true,
-        NameRule::DnsSubdomain,
-        "metadata",
-    );
-    errs.extend(validate_spec(sub(ds, "spec"), "spec"));
-    errs
+    validate_workload(ds, validate_spec)
 }
 
 /// Validates a DaemonSet update (main resource or status).
 pub fn validate_daemon_set_update(new: &Value, old: &Value) -> FieldErrors {
-    let mut errs = validate_object_meta_update(sub(new, "metadata"), sub(old, "metadata"));
-    errs.extend(validate_spec(sub(new, "spec"), "spec"));
-    errs.extend(validate_selector_unchanged(
-        sub(new, "spec"),
-        sub(old, "spec"),
-        "spec",
-    ));
-    errs.extend(validate_status(sub(new, "status")));
-    errs.extend(collision_count_not_decremented(
-        sub(new, "status"),
-        sub(old, "status"),
-    ));
-    errs
+    validate_workload_update(new, old, validate_spec, |new, old| {
+        let mut errs = validate_status(new);
+        errs.extend(collision_count_not_decremented(new, old));
+        errs
+    })
 }
 
 fn validate_spec(spec: &Value, path: &str) -> FieldErrors {

@@ -6,43 +6,28 @@ use serde_json::Value;
 
 use super::{
     collision_count_not_decremented, replica_counts_bounded, validate_replica_template,
-    validate_required_selector, validate_selector_unchanged,
+    validate_required_selector, validate_workload, validate_workload_update,
 };
 use crate::validation::field_error::{FieldError, FieldErrors};
 use crate::validation::go_repr;
 use crate::validation::int_or_percent::{
     int_or_percent_value, not_more_than_100_percent, validate_int_or_percent,
 };
-use crate::validation::meta::{
-    validate_nonnegative, validate_nonnegative_fields, validate_object_meta,
-    validate_object_meta_update,
-};
-use crate::validation::names::NameRule;
+use crate::validation::meta::{validate_nonnegative, validate_nonnegative_fields};
 use crate::validation::value::{child, get, int, str_of, sub};
 
 /// Validates a Deployment on create.
 pub fn validate_deployment(d: &Value) -> FieldErrors {
-    let mut errs =
-        validate_object_meta(sub(d, "metadata"), true, NameRule::DnsSubdomain, "metadata");
-    errs.extend(validate_spec(sub(d, "spec"), "spec"));
-    errs
+    validate_workload(d, validate_spec)
 }
 
 /// Validates a Deployment update (main resource or status).
 pub fn validate_deployment_update(new: &Value, old: &Value) -> FieldErrors {
-    let mut errs = validate_object_meta_update(sub(new, "metadata"), sub(old, "metadata"));
-    errs.extend(validate_spec(sub(new, "spec"), "spec"));
-    errs.extend(validate_selector_unchanged(
-        sub(new, "spec"),
-        sub(old, "spec"),
-        "spec",
-    ));
-    errs.extend(validate_status(sub(new, "status")));
-    errs.extend(collision_count_not_decremented(
-        sub(new, "status"),
-        sub(old, "status"),
-    ));
-    errs
+    validate_workload_update(new, old, validate_spec, |new, old| {
+        let mut errs = validate_status(new);
+        errs.extend(collision_count_not_decremented(new, old));
+        errs
+    })
 }
 
 fn validate_spec(spec: &Value, path: &str) -> FieldErrors {

@@ -24,6 +24,40 @@ const DOES_NOT_MATCH: &str = "`selector` does not match template `labels`";
 
 /// `spec.selector` of a Deployment or ReplicaSet: required, well-formed and
 /// not empty (both kinds call themselves "deployment" here, as upstream).
+/// A workload on create: its metadata (namespaced, DNS-subdomain name),
+/// then its kind's `spec` checks.
+fn validate_workload(obj: &Value, spec: fn(&Value, &str) -> FieldErrors) -> FieldErrors {
+    let mut errs = super::meta::validate_object_meta(
+        sub(obj, "metadata"),
+        true,
+        super::names::NameRule::DnsSubdomain,
+        "metadata",
+    );
+    errs.extend(spec(sub(obj, "spec"), "spec"));
+    errs
+}
+
+/// A workload on update (main resource or status): metadata update, its
+/// kind's `spec` checks, the immutable selector, then its kind's status
+/// checks (`status` gets the new and old `status`).
+fn validate_workload_update(
+    new: &Value,
+    old: &Value,
+    spec: fn(&Value, &str) -> FieldErrors,
+    status: fn(&Value, &Value) -> FieldErrors,
+) -> FieldErrors {
+    let mut errs =
+        super::meta::validate_object_meta_update(sub(new, "metadata"), sub(old, "metadata"));
+    errs.extend(spec(sub(new, "spec"), "spec"));
+    errs.extend(validate_selector_unchanged(
+        sub(new, "spec"),
+        sub(old, "spec"),
+        "spec",
+    ));
+    errs.extend(status(sub(new, "status"), sub(old, "status")));
+    errs
+}
+
 fn validate_required_selector(spec: &Value, path: &str) -> FieldErrors {
     let sel_path = child(path, "selector");
     let Some(selector) = get(spec, "selector") else {

@@ -5,38 +5,19 @@ use serde_json::Value;
 
 use super::{
     replica_counts_bounded, validate_replica_template, validate_required_selector,
-    validate_selector_unchanged,
+    validate_workload, validate_workload_update,
 };
 use crate::validation::field_error::FieldErrors;
-use crate::validation::meta::{
-    validate_nonnegative_fields, validate_object_meta, validate_object_meta_update,
-};
-use crate::validation::names::NameRule;
-use crate::validation::value::sub;
+use crate::validation::meta::validate_nonnegative_fields;
 
 /// Validates a ReplicaSet on create.
 pub fn validate_replica_set(rs: &Value) -> FieldErrors {
-    let mut errs = validate_object_meta(
-        sub(rs, "metadata"),
-        true,
-        NameRule::DnsSubdomain,
-        "metadata",
-    );
-    errs.extend(validate_spec(sub(rs, "spec"), "spec"));
-    errs
+    validate_workload(rs, validate_spec)
 }
 
 /// Validates a ReplicaSet update (main resource or status).
 pub fn validate_replica_set_update(new: &Value, old: &Value) -> FieldErrors {
-    let mut errs = validate_object_meta_update(sub(new, "metadata"), sub(old, "metadata"));
-    errs.extend(validate_spec(sub(new, "spec"), "spec"));
-    errs.extend(validate_selector_unchanged(
-        sub(new, "spec"),
-        sub(old, "spec"),
-        "spec",
-    ));
-    errs.extend(validate_status(sub(new, "status")));
-    errs
+    validate_workload_update(new, old, validate_spec, |new, _| validate_status(new))
 }
 
 fn validate_spec(spec: &Value, path: &str) -> FieldErrors {
