@@ -204,6 +204,15 @@ impl Drop for Etcd {
     }
 }
 
+/// A kube-rs client for the kubeconfig at `path`.
+pub async fn kube_client(path: &Path) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(path).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("config");
+    kube::Client::try_from(config).expect("client")
+}
+
 /// One running `rkube server`.
 pub struct Cluster {
     child: Option<Child>,
@@ -411,6 +420,11 @@ impl Cluster {
 
     pub fn url(&self) -> String {
         format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// A kube-rs client with the cluster's admin credentials.
+    pub async fn client(&self) -> kube::Client {
+        kube_client(&self.kubeconfig).await
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {

@@ -367,3 +367,136 @@ fn pods_bound_to_a_deleted_node_are_collected() {
         c.kubectl(&["get", "pod", "stranded"]).status.code() == Some(1)
     });
 }
+
+/// A Deployment of `replicas` busybox pods (no node runs them: the test
+/// looks only at the objects the controllers write).
+fn deployment(name: &str, replicas: i64) -> String {
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "main", "image": "busybox"}]}}},
+    })
+    .to_string()
+}
+
+/// Creates deployment `name` and waits for its ReplicaSet and pods.
+fn deployment_with_pods(c: &Cluster, name: &str, replicas: usize) -> String {
+    c.ok_stdin(&["create", "-f", "-"], &deployment(name, replicas as i64));
+    let selector = format!("app={name}");
+    c.wait_for(
+        "the replica set and its pods",
+        Duration::from_secs(30),
+        || {
+            items(c, &["rs", "-l", &selector]).len() == 1
+                && items(c, &["pods", "-l", &selector]).len() == replicas
+        },
+    );
+    items(c, &["rs", "-l", &selector])[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn garbage_collector_should_delete_rs_created_by_deployment_when_not_orphaning() {
+    let c = &Cluster::start();
+    deployment_with_pods(c, "web", 2);
+    c.ok(&["delete", "deployment", "web"]);
+    c.wait_for(
+        "the replica set and pods to go",
+        Duration::from_secs(30),
+        || {
+            items(c, &["rs", "-l", "app=web"]).is_empty()
+                && items(c, &["pods", "-l", "app=web"]).is_empty()
+        },
+    );
+}
+
+#[test]
+fn garbage_collector_should_orphan_rs_created_by_deployment_when_delete_options_propagation_policy_is_orphan(
+) {
+    let c = &Cluster::start();
+    let rs = deployment_with_pods(c, "web", 2);
+    c.ok(&["delete", "deployment", "web", "--cascade=orphan"]);
+    c.wait_for("the deployment to go", Duration::from_secs(20), || {
+        c.kubectl(&["get", "deployment", "web"]).status.code() == Some(1)
+    });
+    c.wait_for(
+        "the replica set to lose its owner",
+        Duration::from_secs(20),
+        || get(c, &["rs", &rs])["metadata"]["ownerReferences"].is_null(),
+    );
+    // Orphaned, the ReplicaSet keeps its pods (and still owns them).
+    let pods = items(c, &["pods", "-l", "app=web"]);
+    assert_eq!(live(&pods).len(), 2);
+    for p in &pods {
+        assert_eq!(p["metadata"]["ownerReferences"][0]["name"], rs.as_str());
+    }
+}
+
+#[test]
+fn namespaces_should_ensure_that_all_workloads_budgets_leases_and_slices_are_removed_when_a_namespace_is_deleted(
+) {
+    let c = &Cluster::start();
+    c.ok(&["create", "namespace", "scratch"]);
+    let create = |manifest: Value| {
+        c.ok_stdin(
+            &["create", "-n", "scratch", "-f", "-"],
+            &manifest.to_string(),
+        );
+    };
+    create(serde_json::from_str(&deployment("web", 2)).unwrap());
+    create(json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+        "spec": {"selector": {"matchLabels": {"app": "agent"}},
+            "template": {"metadata": {"labels": {"app": "agent"}},
+                "spec": {"containers": [{"name": "main", "image": "busybox"}]}}},
+    }));
+    create(json!({
+        "apiVersion": "apps/v1", "kind": "ControllerRevision", "metadata": {"name": "rev"},
+        "revision": 1, "data": {"spec": {}},
+    }));
+    create(json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "lock"},
+        "spec": {"holderIdentity": "me", "leaseDurationSeconds": 10},
+    }));
+    create(json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "metadata": {"name": "eps"},
+        "addressType": "IPv4", "endpoints": [{"addresses": ["10.1.2.3"]}],
+    }));
+    create(json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "pdb"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}},
+    }));
+    c.wait_for("the deployment's pods", Duration::from_secs(30), || {
+        items(c, &["pods", "-n", "scratch", "-l", "app=web"]).len() == 2
+    });
+    let kinds = "deployments,replicasets,daemonsets,controllerrevisions,leases,endpointslices,poddisruptionbudgets,pods";
+    let names = |c: &Cluster| {
+        let out = c.ok(&["get", kinds, "-n", "scratch", "-o", "name"]);
+        out.lines().map(str::to_string).collect::<Vec<_>>()
+    };
+    let before = names(c);
+    for expected in [
+        "deployment.apps/web",
+        "controllerrevision.apps/rev",
+        "lease.coordination.k8s.io/lock",
+        "endpointslice.discovery.k8s.io/eps",
+        "poddisruptionbudget.policy/pdb",
+        "daemonset.apps/agent",
+    ] {
+        assert!(
+            before.iter().any(|n| n == expected),
+            "{expected} in {before:?}"
+        );
+    }
+    c.ok(&["delete", "namespace", "scratch", "--timeout=60s"]);
+    assert!(c
+        .fails(&["get", "namespace", "scratch"])
+        .contains("NotFound"));
+    // Recreated, the namespace is empty of every kind.
+    c.ok(&["create", "namespace", "scratch"]);
+    assert_eq!(names(c), Vec::<String>::new());
+}

@@ -5,8 +5,14 @@
 //! restart`, `set image`, `scale`). Named after upstream's conformance
 //! tests. Needs root.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::watcher::{self, Event};
+use kube::Api;
 use runtime::testing::images;
 use serde_json::Value;
 
@@ -64,6 +70,111 @@ fn node_with_two_tags() -> (Node, String, String) {
     (node, v1, v2)
 }
 
+/// What a watch of the deployment's pods and ReplicaSets saw while a
+/// rollout ran.
+#[derive(Debug, Default)]
+struct RolloutSeen {
+    /// Moments at which fewer than `min_ready` pods were ready (and not
+    /// terminating), or the ReplicaSets wanted more than `max_pods`.
+    violations: Vec<String>,
+    /// The most pods (not terminating) seen at once.
+    most_pods: usize,
+    events: usize,
+}
+
+/// Watches pods and ReplicaSets labelled `app=web` on a thread of its own
+/// until `done` fires, checking the rolling-update guarantee after every
+/// event: at least `min_ready` ready pods that are not terminating, and
+/// ReplicaSets asking for at most `max_pods` pods in all. (Pods are not
+/// bounded directly: a pod the old ReplicaSet is about to delete may
+/// briefly overlap a new one, as upstream allows; the ReplicaSets'
+/// replicas are what the deployment controller bounds.)
+fn watch_rollout(
+    node: &Node,
+    min_ready: usize,
+    max_pods: i32,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    std::thread::JoinHandle<RolloutSeen>,
+) {
+    let (done, mut stop) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let kubeconfig = node.cluster.kubeconfig.clone();
+    let handle = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let client = conformance::kube_client(&kubeconfig).await;
+            let config = watcher::Config::default().labels("app=web");
+            let pods = watcher::watcher(Api::<Pod>::default_namespaced(client.clone()), config.clone())
+                .map(|e| e.map(Watched::Pod));
+            let sets = watcher::watcher(Api::<ReplicaSet>::default_namespaced(client), config)
+                .map(|e| e.map(Watched::Set));
+            let mut events = std::pin::pin!(futures::stream::select(pods, sets));
+            let mut pod_state: BTreeMap<String, (bool, bool)> = BTreeMap::new();
+            let mut set_replicas: BTreeMap<String, i32> = BTreeMap::new();
+            let mut listed = 0;
+            let mut seen = RolloutSeen::default();
+            loop {
+                let event = tokio::select! {
+                    _ = &mut stop => return seen,
+                    e = events.next() => e.expect("watch streams do not end").expect("watch"),
+                };
+                match event {
+                    Watched::Pod(Event::Apply(p) | Event::InitApply(p)) => {
+                        let terminating = p.metadata.deletion_timestamp.is_some();
+                        let ready = p.status.iter().flat_map(|s| s.conditions.iter().flatten())
+                            .any(|c| c.type_ == "Ready" && c.status == "True");
+                        pod_state.insert(p.metadata.name.unwrap(), (terminating, ready));
+                    }
+                    Watched::Pod(Event::Delete(p)) => {
+                        pod_state.remove(&p.metadata.name.unwrap());
+                    }
+                    Watched::Set(Event::Apply(rs) | Event::InitApply(rs)) => {
+                        let replicas = rs.spec.and_then(|s| s.replicas).unwrap_or(1);
+                        set_replicas.insert(rs.metadata.name.unwrap(), replicas);
+                    }
+                    Watched::Set(Event::Delete(rs)) => {
+                        set_replicas.remove(&rs.metadata.name.unwrap());
+                    }
+                    Watched::Pod(Event::InitDone) | Watched::Set(Event::InitDone) => {
+                        listed += 1;
+                        if listed == 2 {
+                            ready_tx.send(()).unwrap();
+                        }
+                    }
+                    Watched::Pod(Event::Init) | Watched::Set(Event::Init) => {}
+                }
+                if listed < 2 {
+                    continue;
+                }
+                seen.events += 1;
+                let live: Vec<_> = pod_state.values().filter(|(t, _)| !t).collect();
+                seen.most_pods = seen.most_pods.max(live.len());
+                let ready = live.iter().filter(|(_, r)| *r).count();
+                let wanted: i32 = set_replicas.values().sum();
+                if ready < min_ready || wanted > max_pods {
+                    seen.violations.push(format!(
+                        "{ready} ready of {} live pods, replica sets want {wanted}: {pod_state:?} {set_replicas:?}",
+                        live.len()
+                    ));
+                }
+            }
+        })
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the rollout watch to list");
+    (done, handle)
+}
+
+enum Watched {
+    Pod(Event<Pod>),
+    Set(Event<ReplicaSet>),
+}
+
 #[test]
 fn deployment_rolling_update_should_delete_old_pods_and_create_new_ones_and_roll_back() {
     let (node, v1, v2) = node_with_two_tags();
@@ -95,9 +206,16 @@ fn deployment_rolling_update_should_delete_old_pods_and_create_new_ones_and_roll
     let table = c.ok(&["get", "deployment", "web"]);
     assert!(table.contains("3/3"), "{table}");
 
-    // A new image rolls out through a second ReplicaSet.
+    // A new image rolls out through a second ReplicaSet. With 3 replicas
+    // the default 25% gives maxSurge 1 and maxUnavailable 0: at every
+    // moment 3 pods stay ready and the ReplicaSets want at most 4.
+    let (done, watch) = watch_rollout(&node, 3, 4);
     c.ok(&["set", "image", "deployment/web", &format!("busybox={v2}")]);
     rollout_ok(&node);
+    done.send(()).unwrap();
+    let seen = watch.join().unwrap();
+    assert!(seen.violations.is_empty(), "{:#?}", seen.violations);
+    assert!(seen.most_pods >= 4, "the rollout surged: {seen:?}");
     assert_eq!(pod_images(&node), vec![v2.clone(); 3]);
     let sets = replica_sets(&node);
     assert_eq!(sets.len(), 2);

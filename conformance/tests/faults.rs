@@ -9,15 +9,10 @@ use conformance::{Backend, Cluster};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, PostParams, WatchEvent};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Client;
 
 async fn client(c: &Cluster) -> Client {
-    let kc = Kubeconfig::read_from(&c.kubeconfig).expect("kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("config");
-    Client::try_from(cfg).expect("client")
+    c.client().await
 }
 
 /// Names of the config maps in the namespace.

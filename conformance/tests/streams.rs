@@ -31,14 +31,6 @@ fn node_with_sleeper(name: &str) -> Node {
     node
 }
 
-async fn kube_client(node: &Node) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(&node.cluster.kubeconfig).expect("kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("config");
-    kube::Client::try_from(cfg).expect("client")
-}
-
 fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -324,7 +316,7 @@ fn kube_rs_port_forward_over_websocket_channels() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let node = node_with_web_server();
     block_on(async {
-        let client = kube_client(&node).await;
+        let client = node.cluster.client().await;
         let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
             kube::Api::namespaced(client, "default");
         let mut pf = pods.portforward("web", &[8080]).await.expect("portforward");
@@ -351,7 +343,7 @@ fn pods_should_support_remote_command_execution_over_websockets() {
     use futures::StreamExt;
     let node = node_with_sleeper("ws");
     block_on(async {
-        let client = kube_client(&node).await;
+        let client = node.cluster.client().await;
         let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
             kube::Api::namespaced(client, "default");
         let params = kube::api::AttachParams::default().stderr(false);

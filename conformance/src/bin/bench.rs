@@ -9,7 +9,7 @@
 //! Output: a table on stdout and a JSON file (`--out`). The figures and the
 //! exact commands are kept in docs/benchmarks.md.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -233,12 +233,8 @@ async fn start_server(bin: &PathBuf, extra: &[String]) -> Server {
     }
 }
 
-async fn client(kubeconfig: &PathBuf) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .expect("config");
-    kube::Client::try_from(cfg).expect("client")
+async fn client(kubeconfig: &Path) -> kube::Client {
+    conformance::kube_client(kubeconfig).await
 }
 
 /// The embedded store written directly with the same bytes and concurrency.

@@ -124,12 +124,7 @@ fn main() {
     tokio.block_on(async {
         images::push(registry.host_port(), &images::busybox(), "busybox", "1.0").await;
         let image = format!("{}/busybox:1.0", registry.host_port());
-        let kubeconfig =
-            kube::config::Kubeconfig::read_from(&cluster.kubeconfig).expect("kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .expect("config");
-        let client = kube::Client::try_from(config).expect("client");
+        let client = cluster.client().await;
         let api: Api<Pod> = Api::namespaced(client, "default");
         let pid = agent.as_ref().map_or(cluster.pid(), |a| a.pid());
         // Warm up: the image is pulled once, outside the measurement.

@@ -11,7 +11,6 @@ use crate::BACKEND;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, PostParams, WatchEvent, WatchParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Client;
 
 /// A cluster whose datastore forgets history after about a second.
@@ -24,11 +23,7 @@ fn start_with_short_history() -> Cluster {
 }
 
 async fn client(c: &Cluster) -> Client {
-    let kc = Kubeconfig::read_from(&c.kubeconfig).expect("kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("config");
-    Client::try_from(cfg).expect("client")
+    c.client().await
 }
 
 fn cm(name: &str, labels: &[(&str, &str)], value: &str) -> ConfigMap {

@@ -159,6 +159,12 @@ pub fn rolling_scale_up(replicas: i32, surge: i32, new: &ReplicaSet, all: &[Repl
 /// How many old replicas may go in this step, keeping at least
 /// `replicas - maxUnavailable` available: first those that are not
 /// available anyway, then available ones.
+///
+/// Both are bounded by what the ReplicaSets' sizes allow, counting every
+/// old replica as available and every missing new one as not (upstream's
+/// `maxScaledDown`). Statuses lag: an old ReplicaSet just scaled down still
+/// reports the pod it is deleting as available, and counting on that
+/// would let the next step take one pod too many.
 pub fn rolling_scale_down(
     replicas: i32,
     max_unavailable: i32,
@@ -166,6 +172,9 @@ pub fn rolling_scale_down(
     old: &[ReplicaSet],
 ) -> Vec<(String, i32)> {
     let min_available = replicas - max_unavailable;
+    let all_pods = spec_replicas(new) + old.iter().map(spec_replicas).sum::<i32>();
+    let new_unavailable = (spec_replicas(new) - available(new)).max(0);
+    let mut allowed = (all_pods - min_available - new_unavailable).max(0);
     let total_available: i32 = available(new) + old.iter().map(available).sum::<i32>();
     let mut budget = (total_available - min_available).max(0);
     let mut targets = Vec::new();
@@ -175,11 +184,13 @@ pub fn rolling_scale_down(
         let name = rs.metadata.name.clone().unwrap_or_default();
         let current = spec_replicas(rs);
         // Replicas not available cost no availability to remove.
-        let unhealthy = (current - available(rs)).max(0);
+        let unhealthy = (current - available(rs)).max(0).min(allowed);
+        allowed -= unhealthy;
         let mut target = current - unhealthy;
-        let take = budget.min(target);
+        let take = budget.min(target).min(allowed);
         target -= take;
         budget -= take;
+        allowed -= take;
         if target != current {
             targets.push((name, target));
         }
@@ -304,11 +315,24 @@ mod tests {
             rolling_scale_down(4, 1, &new, std::slice::from_ref(&old)),
             [("old".to_string(), 3)]
         );
-        // Unavailable old replicas go first, for free.
+        // Unavailable old replicas go first, for free, as far as the
+        // sizes allow (5 pods, 3 must stay, 1 new one is not ready).
         let sick = rs("old", 1, 4, 2);
         assert_eq!(
             rolling_scale_down(4, 1, &new, &[sick]),
-            [("old".to_string(), 2)]
+            [("old".to_string(), 3)]
+        );
+        // A status that lags a scale-down (old asks for 2, still reports
+        // 3 available) gives nothing more while a new pod is not ready:
+        // 3 replicas, surge 1, unavailable 0, new has 2 with 1 available.
+        let lagging = rs("old", 1, 2, 3);
+        let new = rs("new", 2, 2, 1);
+        assert!(rolling_scale_down(3, 0, &new, &[lagging]).is_empty());
+        // Once the new pod is available, one old replica may go.
+        let new = rs("new", 2, 2, 2);
+        assert_eq!(
+            rolling_scale_down(3, 0, &new, &[rs("old", 1, 2, 2)]),
+            [("old".to_string(), 1)]
         );
         assert!(!complete(4, &new, &[old]));
         assert!(complete(4, &rs("new", 2, 4, 4), &[rs("old", 1, 0, 0)]));
