@@ -10,6 +10,7 @@ pub mod join;
 pub mod negotiate;
 pub mod node_proxy;
 pub mod request_info;
+pub mod swagger;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -131,6 +132,9 @@ async fn route(server: &Arc<ApiServer>, req: Request<Body>) -> Result<Response<B
     }
     if let Some(r) = discovery::openapi(server, path, &parts.headers) {
         return r;
+    }
+    if swagger::is_swagger_path(path) {
+        return swagger::handle(server, path);
     }
     if join::is_join_path(path) {
         let bytes = read_body(body).await?;
