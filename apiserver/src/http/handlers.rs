@@ -128,16 +128,26 @@ fn list_options(q: &Query) -> ApiResult<ListOptions> {
     })
 }
 
-fn write_options(q: &Query) -> ApiResult<WriteOptions> {
+fn write_options(q: &Query, headers: &HeaderMap, body: &[u8]) -> ApiResult<WriteOptions> {
+    let field_validation = FieldValidation::parse(q.get("fieldValidation"))?;
+    let json = !negotiate::is_protobuf_body(headers);
+    let duplicate_fields = if field_validation != FieldValidation::Ignore && json {
+        super::duplicate_fields::duplicate_fields(body)
+    } else {
+        Vec::new()
+    };
     Ok(WriteOptions {
         dry_run: options::parse_dry_run(&q.all("dryRun"))?,
-        field_validation: FieldValidation::parse(q.get("fieldValidation"))?,
+        field_validation,
+        duplicate_fields,
     })
 }
 
 fn with_warnings(mut r: Response<Body>, warnings: &[String]) -> Response<Body> {
     for w in warnings {
-        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{}\"", w.replace('"', "'"))) {
+        // A quoted-string: quotes and backslashes escaped (RFC 9110).
+        let quoted = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - \"{quoted}\"")) {
             r.headers_mut().append("Warning", v);
         }
     }
@@ -197,7 +207,12 @@ pub async fn handle(
                 let obj = negotiate::decode_body(headers, &body)?;
                 let out = server
                     .registry
-                    .bind(path.namespace.as_deref(), None, obj, &write_options(query)?)
+                    .bind(
+                        path.namespace.as_deref(),
+                        None,
+                        obj,
+                        &write_options(query, headers, &body)?,
+                    )
                     .await?;
                 Ok(negotiate::object_response(201, &form, "Status", &out))
             }
@@ -225,7 +240,12 @@ pub async fn handle(
             Method::POST => {
                 let obj = negotiate::decode_body(headers, &body)?;
                 let (out, warnings) = registry
-                    .create(strategy.as_ref(), ns, obj, &write_options(query)?)
+                    .create(
+                        strategy.as_ref(),
+                        ns,
+                        obj,
+                        &write_options(query, headers, &body)?,
+                    )
                     .await?;
                 Ok(with_warnings(
                     negotiate::object_response(201, &form, kind, &out),
@@ -263,7 +283,7 @@ pub async fn handle(
                         name,
                         Part::Main,
                         obj,
-                        &write_options(query)?,
+                        &write_options(query, headers, &body)?,
                     )
                     .await?;
                 Ok(with_warnings(
@@ -323,7 +343,7 @@ pub async fn handle(
                     };
                     let (out, warnings) = if sub == "finalize" {
                         registry
-                            .finalize_namespace(name, obj, &write_options(query)?)
+                            .finalize_namespace(name, obj, &write_options(query, headers, &body)?)
                             .await?
                     } else {
                         registry
@@ -333,7 +353,7 @@ pub async fn handle(
                                 name,
                                 part,
                                 obj,
-                                &write_options(query)?,
+                                &write_options(query, headers, &body)?,
                             )
                             .await?
                     };
@@ -374,7 +394,7 @@ pub async fn handle(
                             name,
                             patch_type,
                             body_v,
-                            &write_options(query)?,
+                            &write_options(query, headers, &body)?,
                         )
                         .await?;
                     Ok(negotiate::object_response(200, &form, "Scale", &scale))
@@ -382,14 +402,14 @@ pub async fn handle(
                 ("binding", Method::POST) => {
                     let obj = negotiate::decode_body(headers, &body)?;
                     let out = registry
-                        .bind(ns, Some(name), obj, &write_options(query)?)
+                        .bind(ns, Some(name), obj, &write_options(query, headers, &body)?)
                         .await?;
                     Ok(negotiate::object_response(201, &form, "Status", &out))
                 }
                 ("eviction", Method::POST) => {
                     let obj = negotiate::decode_body(headers, &body)?;
                     let (code, out) = registry
-                        .evict(ns, name, obj, &write_options(query)?)
+                        .evict(ns, name, obj, &write_options(query, headers, &body)?)
                         .await?;
                     Ok(negotiate::object_response(code, &form, "Status", &out))
                 }
@@ -447,7 +467,7 @@ async fn patch(
             name,
             part,
             (pt, &patch_body),
-            &write_options(query)?,
+            &write_options(query, headers, body)?,
         )
         .await?;
     Ok(with_warnings(

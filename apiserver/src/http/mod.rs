@@ -4,6 +4,7 @@
 
 pub mod authz;
 pub mod discovery;
+pub mod duplicate_fields;
 pub mod handlers;
 pub mod health;
 pub mod join;

@@ -100,6 +100,17 @@ pub fn response_form(headers: &HeaderMap, include_object: Option<&str>) -> ApiRe
     Err(ApiError::new(Reason::NotAcceptable, format!("only the following media types are accepted: {JSON}, {TABLE_V1}, application/vnd.kubernetes.protobuf")))
 }
 
+/// Whether the request body is protobuf (by its Content-Type).
+pub fn is_protobuf_body(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.trim_start()
+                .starts_with("application/vnd.kubernetes.protobuf")
+        })
+}
+
 /// Decodes a request body by its Content-Type.
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     let ct = headers

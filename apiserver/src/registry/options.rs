@@ -33,6 +33,9 @@ impl FieldValidation {
 pub struct WriteOptions {
     pub dry_run: bool,
     pub field_validation: FieldValidation,
+    /// Fields the request body names twice (paths), found at the edge
+    /// while `field_validation` is not Ignore.
+    pub duplicate_fields: Vec<String>,
 }
 
 /// `dryRun` accepts only "All".

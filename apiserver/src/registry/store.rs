@@ -64,38 +64,37 @@ impl Registry {
     fn normalize(
         s: &dyn Strategy,
         obj: Value,
-        fv: FieldValidation,
+        opts: &WriteOptions,
     ) -> ApiResult<(Value, Warnings)> {
         let d = s.descriptor();
-        let out = s.normalize(obj.clone()).map_err(|e| {
+        let cannot_handle = |e: &dyn std::fmt::Display| {
             ApiError::bad_request(format!(
                 "{} in version \"{}\" cannot be handled as a {}: {e}",
                 d.kind, d.version, d.kind
             ))
-        })?;
-        let mut unknown = Vec::new();
+        };
+        let out = s.normalize(obj.clone()).map_err(|e| cannot_handle(&e))?;
+        let fv = opts.field_validation;
+        let mut problems = Vec::new();
         if fv != FieldValidation::Ignore {
+            let mut unknown = Vec::new();
             unknown_fields(&obj, &out, "", &mut unknown);
+            problems.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
+            problems.extend(
+                opts.duplicate_fields
+                    .iter()
+                    .map(|f| format!("duplicate field \"{f}\"")),
+            );
         }
-        if fv == FieldValidation::Strict && !unknown.is_empty() {
-            let list: Vec<String> = unknown
-                .iter()
-                .map(|f| format!("unknown field \"{f}\""))
-                .collect();
-            return Err(ApiError::bad_request(format!(
+        if fv == FieldValidation::Strict && !problems.is_empty() {
+            return Err(cannot_handle(&format!(
                 "strict decoding error: {}",
-                list.join(", ")
+                problems.join(", ")
             )));
         }
         let mut out = out;
         s.fold_write_only_fields(&mut out);
-        Ok((
-            out,
-            unknown
-                .into_iter()
-                .map(|f| format!("unknown field \"{f}\""))
-                .collect(),
-        ))
+        Ok((out, problems))
     }
 
     fn set_namespace(s: &dyn Strategy, obj: &mut Value, ns: Option<&str>) -> ApiResult<()> {
@@ -169,7 +168,7 @@ impl Registry {
     ) -> ApiResult<(Value, Warnings)> {
         let d = s.descriptor();
         Self::check_type_meta(s, &mut obj)?;
-        let (mut obj, warnings) = Self::normalize(s, obj, opts.field_validation)?;
+        let (mut obj, warnings) = Self::normalize(s, obj, opts)?;
         Self::set_namespace(s, &mut obj, ns)?;
         {
             let m = meta::metadata_mut(&mut obj);
@@ -555,7 +554,7 @@ impl Registry {
         opts: &WriteOptions,
     ) -> ApiResult<(Value, Warnings)> {
         Self::check_type_meta(s, &mut obj)?;
-        let (mut obj, warnings) = Self::normalize(s, obj, opts.field_validation)?;
+        let (mut obj, warnings) = Self::normalize(s, obj, opts)?;
         Self::set_namespace(s, &mut obj, ns)?;
         let exists = match self.storage.get(&Registry::key(s, ns, name)).await {
             Ok(_) => true,
@@ -589,7 +588,7 @@ impl Registry {
                 let patched = patch::apply(patch_type, old, patch_body)?;
                 let mut patched = patched;
                 Self::check_type_meta(s, &mut patched)?;
-                let (mut obj, w) = Self::normalize(s, patched, opts.field_validation)?;
+                let (mut obj, w) = Self::normalize(s, patched, opts)?;
                 Self::set_namespace(s, &mut obj, ns)?;
                 // The patch's own resourceVersion (if any) is a precondition;
                 // the one copied from the current object is not.
