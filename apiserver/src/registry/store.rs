@@ -42,13 +42,11 @@ impl Registry {
                 "the request body must be a JSON object",
             ));
         };
-        let kind = map.get("kind").and_then(Value::as_str).unwrap_or("");
+        // Missing type fields default to the endpoint's kind, as upstream's
+        // decoder does (the Python client sends objects without them).
+        let kind = map.get("kind").and_then(Value::as_str).unwrap_or(d.kind);
+        let kind = if kind.is_empty() { d.kind } else { kind };
         let api_version = map.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        if kind.is_empty() {
-            return Err(ApiError::bad_request(
-                "Object 'Kind' is missing in the request body",
-            ));
-        }
         if kind != d.kind || (!api_version.is_empty() && api_version != gv) {
             return Err(ApiError::bad_request(format!(
                 "the API version in the data ({api_version}) does not match the expected API version ({gv}) or the kind ({kind}) is not {}",
@@ -56,6 +54,7 @@ impl Registry {
             )));
         }
         map.insert("apiVersion".into(), Value::String(gv));
+        map.insert("kind".into(), Value::String(d.kind.to_string()));
         Ok(())
     }
 
