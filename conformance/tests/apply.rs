@@ -94,7 +94,17 @@ fn server_side_apply_creates_changes_and_records_managed_fields() {
         d["spec"]["template"]["spec"]["containers"][0]["image"],
         "nginx:1.26"
     );
-    assert_eq!(d["metadata"]["managedFields"].as_array().unwrap().len(), 1);
+    // One Apply entry; the controllers' status writes are entries of their own.
+    let entries = d["metadata"]["managedFields"].as_array().unwrap();
+    let applies: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["operation"] == "Apply")
+        .collect();
+    assert_eq!(applies.len(), 1, "{d:#}");
+    for e in entries.iter().filter(|e| e["operation"] == "Update") {
+        assert_eq!(e["subresource"], "status", "{d:#}");
+        assert!(e["fieldsV1"].get("f:status").is_some(), "{d:#}");
+    }
 
     // Without --show-managed-fields kubectl hides them; with it, they show.
     let plain = c.ok(&["get", "deployment", "web", "-o", "yaml"]);
@@ -125,16 +135,18 @@ fn server_side_apply_conflicts_with_another_manager_until_forced() {
         &["apply", "--server-side", "-f", "-"],
         &deployment(2, "nginx:1.25", None),
     );
+    // kubectl scale sends no fieldManager: the manager is the User-Agent's
+    // product, "kubectl", recorded with the scale subresource.
     c.ok(&["scale", "deployment", "web", "--replicas=5"]);
     let d = get_json(&c, &["deployment", "web"]);
-    let scale = entry(&d, "kubectl-scale", "Update").unwrap_or_else(|| panic!("{d:#}"));
+    let scale = entry(&d, "kubectl", "Update").unwrap_or_else(|| panic!("{d:#}"));
     assert_eq!(scale["subresource"], "scale");
     assert_eq!(
         scale["fieldsV1"],
         serde_json::json!({"f:spec": {"f:replicas": {}}})
     );
 
-    // A different value for a field kubectl-scale owns: 409.
+    // A different value for a field the scaler owns: 409.
     let out = c.kubectl_stdin(
         &["apply", "--server-side", "-f", "-"],
         Some(&deployment(3, "nginx:1.25", None)),
@@ -143,7 +155,7 @@ fn server_side_apply_conflicts_with_another_manager_until_forced() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(
-            "Apply failed with 1 conflict: conflict with \"kubectl-scale\" with subresource \"scale\" using apps/v1: .spec.replicas"
+            "Apply failed with 1 conflict: conflict with \"kubectl\" with subresource \"scale\" using apps/v1: .spec.replicas"
         ),
         "{err}"
     );
@@ -155,7 +167,7 @@ fn server_side_apply_conflicts_with_another_manager_until_forced() {
         &deployment(5, "nginx:1.25", None),
     );
     let d = get_json(&c, &["deployment", "web"]);
-    assert!(entry(&d, "kubectl-scale", "Update").is_some(), "{d:#}");
+    assert!(entry(&d, "kubectl", "Update").is_some(), "{d:#}");
     assert!(entry(&d, "kubectl", "Apply").unwrap()["fieldsV1"]["f:spec"]
         .get("f:replicas")
         .is_some());
@@ -167,7 +179,7 @@ fn server_side_apply_conflicts_with_another_manager_until_forced() {
     );
     let d = get_json(&c, &["deployment", "web"]);
     assert_eq!(d["spec"]["replicas"], 3);
-    assert!(entry(&d, "kubectl-scale", "Update").is_none(), "{d:#}");
+    assert!(entry(&d, "kubectl", "Update").is_none(), "{d:#}");
 }
 
 #[test]
@@ -226,8 +238,12 @@ fn server_side_apply_dry_run_changes_nothing() {
     let after = get_json(&c, &["deployment", "web"]);
     assert_eq!(after["spec"]["replicas"], 2);
     assert_eq!(
-        after["metadata"]["resourceVersion"],
-        before["metadata"]["resourceVersion"]
+        after["metadata"]["generation"],
+        before["metadata"]["generation"]
+    );
+    assert_eq!(
+        after["metadata"]["managedFields"][0],
+        before["metadata"]["managedFields"][0]
     );
 }
 
@@ -259,11 +275,12 @@ fn sig_cli_kubectl_client_kubectl_diff_should_check_if_kubectl_diff_finds_a_diff
         "{out}\n{}",
         String::from_utf8_lossy(&changed.stderr)
     );
-    assert!(out.contains("+        image: httpd:2.5"), "{out}");
-    assert!(out.contains("-        image: httpd:2.4"), "{out}");
-    // Server-side diff too.
+    assert!(out.contains("+      - image: httpd:2.5"), "{out}");
+    assert!(out.contains("-      - image: httpd:2.4"), "{out}");
+    // Server-side diff too (the image belongs to client-side apply, so
+    // only a forced apply may change it, as upstream).
     let ssa = c.kubectl_stdin(
-        &["diff", "--server-side", "-f", "-"],
+        &["diff", "--server-side", "--force-conflicts", "-f", "-"],
         Some(&deployment(1, "httpd:2.5", None)),
     );
     assert_eq!(
