@@ -6,6 +6,7 @@
 //! its backends). Pure helpers (`validation`, `defaults`, `selector`,
 //! `printers`, `patch`, `protobuf`, `meta`) do no IO.
 
+pub mod apply;
 pub mod defaults;
 pub mod error;
 pub mod http;

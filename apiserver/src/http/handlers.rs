@@ -129,6 +129,10 @@ fn list_options(q: &Query) -> ApiResult<ListOptions> {
 }
 
 fn write_options(q: &Query, headers: &HeaderMap, body: &[u8]) -> ApiResult<WriteOptions> {
+    let user_agent = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let field_validation = FieldValidation::parse(q.get("fieldValidation"))?;
     let json = !negotiate::is_protobuf_body(headers);
     let duplicate_fields = if field_validation != FieldValidation::Ignore && json {
@@ -140,6 +144,9 @@ fn write_options(q: &Query, headers: &HeaderMap, body: &[u8]) -> ApiResult<Write
         dry_run: options::parse_dry_run(&q.all("dryRun"))?,
         field_validation,
         duplicate_fields,
+        field_manager: Some(options::field_manager(q.get("fieldManager"), user_agent)?),
+        force: q.flag("force")?,
+        ..Default::default()
     })
 }
 
@@ -240,12 +247,7 @@ pub async fn handle(
             Method::POST => {
                 let obj = negotiate::decode_body(headers, &body)?;
                 let (out, warnings) = registry
-                    .create(
-                        strategy.as_ref(),
-                        ns,
-                        obj,
-                        &write_options(query, headers, &body)?,
-                    )
+                    .create(strategy.as_ref(), ns, obj, &write_options(query, headers, &body)?)
                     .await?;
                 Ok(with_warnings(
                     negotiate::object_response(201, &form, kind, &out),
@@ -394,7 +396,10 @@ pub async fn handle(
                             name,
                             patch_type,
                             body_v,
-                            &write_options(query, headers, &body)?,
+                            &WriteOptions {
+                                subresource: "scale",
+                                ..write_options(query, headers, &body)?
+                            },
                         )
                         .await?;
                     Ok(negotiate::object_response(200, &form, "Scale", &scale))
@@ -432,17 +437,38 @@ fn escape_field(v: &str) -> String {
         .replace('=', "\\=")
 }
 
-fn patch_type(headers: &HeaderMap) -> ApiResult<PatchType> {
-    let ct = headers
+fn content_type(headers: &HeaderMap) -> &str {
+    headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+        .unwrap_or("")
+}
+
+/// Server-side apply's media type (YAML or JSON bodies).
+fn is_apply(headers: &HeaderMap) -> bool {
+    content_type(headers).split(';').next().unwrap_or("").trim() == "application/apply-patch+yaml"
+}
+
+fn patch_type(headers: &HeaderMap) -> ApiResult<PatchType> {
+    let ct = content_type(headers);
     PatchType::from_content_type(ct).ok_or_else(|| {
         ApiError::new(
             Reason::UnsupportedMediaType,
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {ct:?})"),
+            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"),
         )
     })
+}
+
+/// An apply body: YAML, of which JSON is a subset.
+fn parse_apply_body(body: &[u8]) -> ApiResult<serde_json::Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("the request body is empty"));
+    }
+    if let Ok(v) = serde_json::from_slice(body) {
+        return Ok(v);
+    }
+    serde_yaml::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -457,6 +483,30 @@ async fn patch(
     body: &Bytes,
     form: &Form,
 ) -> ApiResult<Response<Body>> {
+    if is_apply(headers) {
+        let config = parse_apply_body(body)?;
+        if query.get("fieldManager").is_none_or(str::is_empty) {
+            return Err(ApiError::bad_request(
+                "fieldManager is required for apply requests",
+            ));
+        }
+        let (out, warnings, created) = server
+            .registry
+            .apply(
+                strategy,
+                ns,
+                name,
+                part,
+                config,
+                &write_options(query, headers, &body)?,
+            )
+            .await?;
+        let code = if created { 201 } else { 200 };
+        return Ok(with_warnings(
+            negotiate::object_response(code, form, strategy.descriptor().kind, &out),
+            &warnings,
+        ));
+    }
     let pt = patch_type(headers)?;
     let patch_body = negotiate::parse_json(body)?;
     let (out, warnings) = server
@@ -467,7 +517,7 @@ async fn patch(
             name,
             part,
             (pt, &patch_body),
-            &write_options(query, headers, body)?,
+            &write_options(query, headers, &body)?,
         )
         .await?;
     Ok(with_warnings(

@@ -5,8 +5,10 @@ the strategic merge patch engine (strategic.rs).
 Input: the Kubernetes v1.33 OpenAPI definitions as shipped by the PyPI package
 `kubernetes-validate` (kubernetes-json-schema/v1.33.0-local/_definitions.json).
 Only structural facts are extracted: which fields are objects, lists or maps, what
-their element definitions are, and the x-kubernetes-patch-strategy /
-x-kubernetes-patch-merge-key extensions. Descriptions and any other prose are
+their element definitions are, the x-kubernetes-patch-strategy /
+x-kubernetes-patch-merge-key extensions (strategic merge patch) and the
+x-kubernetes-list-type / x-kubernetes-list-map-keys / x-kubernetes-map-type
+extensions (server-side apply). Descriptions and any other prose are
 never copied.
 
 Usage:
@@ -176,7 +178,42 @@ class Generator:
         if strategy in ("merge", "merge,retainKeys", "retainKeys,merge") and shape.startswith("List(Def") and merge_key is None:
             sys.exit(f"{where}: list of objects with merge strategy but no merge key")
         key = "None" if merge_key is None else f"Some({json.dumps(merge_key)})"
-        return f"f({json.dumps(field_name)}, {shape}, {STRATEGIES[strategy]}, {key})"
+        return f"f({json.dumps(field_name)}, {shape}, {STRATEGIES[strategy]}, {key}, {self.list_type(prop, where)}, {self.map_type(prop, where)})"
+
+    @staticmethod
+    def list_type(prop, where):
+        lt = prop.get("x-kubernetes-list-type")
+        keys = prop.get("x-kubernetes-list-map-keys")
+        if lt is None:
+            if keys is not None:
+                sys.exit(f"{where}: list-map-keys without list-type")
+            return "L::Unset"
+        if lt == "atomic":
+            return "L::Atomic"
+        if lt == "set":
+            return "L::Set"
+        if lt == "map":
+            if not keys:
+                sys.exit(f"{where}: list-type map without list-map-keys")
+            return "L::Map(&[" + ", ".join(json.dumps(k) for k in keys) + "])"
+        sys.exit(f"{where}: unknown list type {lt!r}")
+
+    @staticmethod
+    def map_type(prop, where):
+        mt = prop.get("x-kubernetes-map-type")
+        if mt is None:
+            return "M::Unset"
+        if mt == "atomic":
+            return "M::Atomic"
+        if mt == "granular":
+            return "M::Granular"
+        sys.exit(f"{where}: unknown map type {mt!r}")
+
+    def atomic_def(self, name):
+        mt = self.defs[name].get("x-kubernetes-map-type")
+        if mt not in (None, "atomic", "granular"):
+            sys.exit(f"{name}: unknown map type {mt!r}")
+        return "true" if mt == "atomic" else "false"
 
     def gvks(self, name):
         out = []
@@ -201,12 +238,16 @@ class Generator:
             "    shape: super::patch_schema::Shape,",
             "    strategy: super::patch_schema::Strategy,",
             "    merge_key: Option<&'static str>,",
+            "    list_type: L,",
+            "    map_type: M,",
             ") -> PatchField {",
             "    PatchField {",
             "        name,",
             "        shape,",
             "        strategy,",
             "        merge_key,",
+            "        list_type,",
+            "        map_type,",
             "    }",
             "}",
             "",
@@ -222,9 +263,9 @@ class Generator:
                 if rendered is not None:
                     fields.append(rendered)
             if not fields:
-                lines.append(f"    /* {i} */ PatchDef {{ name: {json.dumps(name)}, fields: &[] }},")
+                lines.append(f"    /* {i} */ PatchDef {{ name: {json.dumps(name)}, atomic: {self.atomic_def(name)}, fields: &[] }},")
                 continue
-            lines.append(f"    /* {i} */ PatchDef {{ name: {json.dumps(name)}, fields: &[")
+            lines.append(f"    /* {i} */ PatchDef {{ name: {json.dumps(name)}, atomic: {self.atomic_def(name)}, fields: &[")
             for f in fields:
                 lines.append(f"        {f},")
             lines.append("    ] },")
@@ -260,7 +301,7 @@ class Generator:
             used = [v for v in variants if re.search(r"[(, ]" + v + r"[(),]", body)]
             if used:
                 out.append(f"use super::patch_schema::{enum}::{{{', '.join(used)}}};")
-        out.append("use super::patch_schema::{PatchDef, PatchField};")
+        out.append("use super::patch_schema::{ListType as L, MapType as M, PatchDef, PatchField};")
         return "\n".join(out)
 
 

@@ -77,6 +77,28 @@ pub enum Shape {
     Opaque,
 }
 
+/// `x-kubernetes-list-type` (with `x-kubernetes-list-map-keys`) of a list field,
+/// used by server-side apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListType {
+    /// Not declared.
+    Unset,
+    /// The list is one value, replaced wholesale.
+    Atomic,
+    /// A set of scalars.
+    Set,
+    /// A list of objects identified by these key fields.
+    Map(&'static [&'static str]),
+}
+
+/// `x-kubernetes-map-type` of a field (overrides the definition's own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapType {
+    Unset,
+    Atomic,
+    Granular,
+}
+
 /// One field of a definition, as recorded by the generator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PatchField {
@@ -88,6 +110,10 @@ pub struct PatchField {
     pub strategy: Strategy,
     /// `x-kubernetes-patch-merge-key` (lists of objects with the merge strategy).
     pub merge_key: Option<&'static str>,
+    /// `x-kubernetes-list-type` / `x-kubernetes-list-map-keys`.
+    pub list_type: ListType,
+    /// `x-kubernetes-map-type` declared on the field.
+    pub map_type: MapType,
 }
 
 /// A definition: its OpenAPI name and its non-scalar fields, sorted by name.
@@ -95,6 +121,8 @@ pub struct PatchField {
 pub struct PatchDef {
     /// Full OpenAPI definition name, e.g. `io.k8s.api.core.v1.Pod`.
     pub name: &'static str,
+    /// `x-kubernetes-map-type: atomic` on the definition: the object is one value.
+    pub atomic: bool,
     /// Non-scalar fields, sorted by name.
     pub fields: &'static [PatchField],
 }

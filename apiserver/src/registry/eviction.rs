@@ -336,7 +336,10 @@ impl Registry {
             ns,
             budget,
             Part::Status,
-            dry_run,
+            &WriteOptions {
+                dry_run,
+                ..Default::default()
+            },
             |old| {
                 let mut new = check_and_decrement(old, pod, &now, dry_run)?;
                 meta::metadata_mut(&mut new).remove("resourceVersion");
@@ -362,7 +365,7 @@ impl Registry {
             let now = meta::now_rfc3339();
             let (uid, rv) = (opts.uid.clone(), opts.resource_version);
             let marked = self
-                .update_with(pods.as_ref(), ns, name, Part::Internal, false, |old| {
+                .update_with(pods.as_ref(), ns, name, Part::Internal, &WriteOptions::default(), |old| {
                     let precondition_failed = |what: &str, want: &str, have: &str| {
                         let why = format!(
                             "the {what} in the precondition ({want}) does not match the {what} in record ({have}). {}",

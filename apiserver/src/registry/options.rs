@@ -36,6 +36,45 @@ pub struct WriteOptions {
     /// Fields the request body names twice (paths), found at the edge
     /// while `field_validation` is not Ignore.
     pub duplicate_fields: Vec<String>,
+    /// The manager `metadata.managedFields` records this write under
+    /// (`fieldManager`, else the User-Agent's product); `None` (writes the
+    /// server makes itself) records nothing.
+    pub field_manager: Option<String>,
+    /// `force`: an apply takes the fields other managers own.
+    pub force: bool,
+    /// The subresource recorded with the write when it is not `status`
+    /// (`scale`).
+    pub subresource: &'static str,
+    /// Set by apply: `managedFields` have been computed already.
+    pub(crate) applied: bool,
+}
+
+/// The manager a write is recorded under: `fieldManager` when given (at
+/// most 128 characters), else the User-Agent up to its first `/`.
+pub fn field_manager(param: Option<&str>, user_agent: &str) -> ApiResult<String> {
+    match param.filter(|m| !m.is_empty()) {
+        Some(m) => {
+            if m.chars().count() > 128 {
+                return Err(ApiError::bad_request(format!(
+                    "fieldManager: Too long: may not be more than 128 bytes, got {}",
+                    m.len()
+                )));
+            }
+            if m.chars().any(|c| c.is_control()) {
+                return Err(ApiError::bad_request(format!(
+                    "fieldManager: Invalid value: {m:?}: must only contain printable characters"
+                )));
+            }
+            Ok(m.to_string())
+        }
+        None => Ok(user_agent
+            .split('/')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(128)
+            .collect()),
+    }
 }
 
 /// `dryRun` accepts only "All".

@@ -81,7 +81,7 @@ impl Registry {
     ) -> ApiResult<Value> {
         let d = s.descriptor();
         let out = self
-            .update_with(s, ns, name, Part::Main, opts.dry_run, |old| {
+            .update_with(s, ns, name, Part::Main, opts, |old| {
                 let current = scale_of(s, old)?;
                 let scale = match patch_type {
                     Some(pt) => patch::apply(pt, &current, &body)?,

@@ -13,6 +13,7 @@ use super::options::{
 use super::patch::{self, PatchType};
 use super::strategy::Strategy;
 use super::Registry;
+use crate::apply::{managed, ApplyError, Ty, Writer};
 use crate::error::{ApiError, ApiResult, Reason};
 use crate::meta;
 use crate::storage::{self, KeyValue, Preconditions, Revision, StorageError, Update};
@@ -198,13 +199,17 @@ impl Registry {
             m.remove("deletionTimestamp");
             m.remove("deletionGracePeriodSeconds");
             m.remove("generation");
-            m.remove("managedFields");
         }
+        let given_managed = meta::metadata_mut(&mut obj).remove("managedFields");
         if s.tracks_generation() {
             meta::metadata_mut(&mut obj).insert("generation".into(), json!(1));
         }
         s.prepare_for_create(&mut obj);
         s.default(&mut obj);
+        if let (Some(mf), true) = (given_managed, opts.field_manager.is_some()) {
+            meta::metadata_mut(&mut obj).insert("managedFields".into(), mf);
+        }
+        Self::record_managed_fields(s, None, &mut obj, Part::Main, opts);
         let name = meta::name(&obj).to_string();
         let errs = s.validate(&obj);
         if !errs.is_empty() {
@@ -398,7 +403,7 @@ impl Registry {
         ns: Option<&str>,
         name: &str,
         part: Part,
-        dry_run: bool,
+        opts: &WriteOptions,
         mut change: F,
     ) -> ApiResult<Value>
     where
@@ -465,6 +470,7 @@ impl Registry {
                     .unwrap_or(0);
                 meta::metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
             }
+            Self::record_managed_fields(s, Some(&old), &mut new, part, opts);
             let errs = if part == Part::Internal {
                 s.validate(&new)
             } else {
@@ -495,7 +501,7 @@ impl Registry {
             }
             Ok(Update::Write(Registry::encode_as(s, &new)))
         };
-        if dry_run {
+        if opts.dry_run {
             let kv = self
                 .storage
                 .get(&key)
@@ -567,7 +573,7 @@ impl Registry {
             return self.create(s, ns, obj, opts).await;
         }
         let out = self
-            .update_with(s, ns, name, part, opts.dry_run, |_| Ok(obj.clone()))
+            .update_with(s, ns, name, part, opts, |_| Ok(obj.clone()))
             .await?;
         Ok((out, warnings))
     }
@@ -583,7 +589,7 @@ impl Registry {
     ) -> ApiResult<(Value, Warnings)> {
         let warnings = Mutex::new(Vec::new());
         let out = self
-            .update_with(s, ns, name, part, opts.dry_run, |old| {
+            .update_with(s, ns, name, part, opts, |old| {
                 let patched = patch::apply(patch_type, old, patch_body)?;
                 let mut patched = patched;
                 Self::check_type_meta(s, &mut patched)?;
@@ -604,6 +610,123 @@ impl Registry {
             })
             .await?;
         Ok((out, warnings.into_inner().expect("lock")))
+    }
+
+    /// Records the write in `managedFields` (an `Update` by the request's
+    /// manager), for every create, update and patch of the main resource or
+    /// `status`; server-internal writes and applies (which computed theirs)
+    /// are left alone.
+    fn record_managed_fields(
+        s: &dyn Strategy,
+        old: Option<&Value>,
+        new: &mut Value,
+        part: Part,
+        opts: &WriteOptions,
+    ) {
+        let Some(manager) = opts.field_manager.as_deref() else {
+            return;
+        };
+        if opts.applied || part == Part::Internal {
+            return;
+        }
+        let d = s.descriptor();
+        let gv = d.group_version();
+        let now = meta::now_rfc3339();
+        let w = Writer {
+            manager,
+            subresource: if part == Part::Status {
+                "status"
+            } else {
+                opts.subresource
+            },
+            api_version: &gv,
+            now: &now,
+        };
+        managed::update(old, new, &w, Ty::root(&gv, d.kind));
+    }
+
+    /// Server-side apply (`application/apply-patch+yaml`): merges `config`
+    /// into the live object as `opts.field_manager`, or creates the object
+    /// from it. Returns the object, warnings, and whether it was created.
+    pub async fn apply(
+        &self,
+        s: &dyn Strategy,
+        ns: Option<&str>,
+        name: &str,
+        part: Part,
+        mut config: Value,
+        opts: &WriteOptions,
+    ) -> ApiResult<(Value, Warnings, bool)> {
+        let d = s.descriptor();
+        Self::check_type_meta(s, &mut config)?;
+        if config
+            .pointer("/metadata/managedFields")
+            .is_some_and(|v| !v.is_null())
+        {
+            return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+        }
+        let given_name = meta::name(&config).to_string();
+        if given_name.is_empty() {
+            meta::metadata_mut(&mut config).insert("name".into(), json!(name));
+        } else if given_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({given_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        Self::set_namespace(s, &mut config, ns)?;
+        let gv = d.group_version();
+        let ty = Ty::root(&gv, d.kind);
+        let now = meta::now_rfc3339();
+        let w = Writer {
+            manager: opts.field_manager.as_deref().unwrap_or(""),
+            subresource: if part == Part::Status { "status" } else { "" },
+            api_version: &gv,
+            now: &now,
+        };
+        let ns_name = format!("{}/{name}", ns.unwrap_or(""));
+        let kind_id = format!("{gv}, Kind={}", d.kind);
+        let failed = |e: ApplyError| match e {
+            ApplyError::Conflicts(c) => c.into_error(),
+            ApplyError::Invalid(why) => ApiError::bad_request(format!(
+                "failed to create typed patch object ({ns_name}; {kind_id}): {why}"
+            )),
+        };
+        let applied_opts = WriteOptions {
+            applied: true,
+            ..opts.clone()
+        };
+        let exists = match self.storage.get(&Registry::key(s, ns, name)).await {
+            Ok(_) => true,
+            Err(StorageError::NotFound { .. }) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !exists && part == Part::Main {
+            let mut obj = managed::apply(None, &config, &w, opts.force, ty).map_err(failed)?;
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+            }
+            let (out, warnings) = self.create(s, ns, obj, &applied_opts).await?;
+            return Ok((out, warnings, true));
+        }
+        let config_rv = config.pointer("/metadata/resourceVersion").is_some();
+        let warnings = Mutex::new(Vec::new());
+        let out = self
+            .update_with(s, ns, name, part, &applied_opts, |old| {
+                let mut merged =
+                    managed::apply(Some(old), &config, &w, opts.force, ty).map_err(failed)?;
+                Self::check_type_meta(s, &mut merged)?;
+                let (mut obj, warn) = Self::normalize(s, merged, opts)?;
+                Self::set_namespace(s, &mut obj, ns)?;
+                if !config_rv {
+                    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                        m.remove("resourceVersion");
+                    }
+                }
+                *warnings.lock().expect("lock") = warn;
+                Ok(obj)
+            })
+            .await?;
+        Ok((out, warnings.into_inner().expect("lock"), false))
     }
 
     /// Deletes one object, honouring preconditions, finalizers and graceful

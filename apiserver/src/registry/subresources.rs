@@ -49,7 +49,7 @@ impl Registry {
             return Err(ApiError::invalid("", "Binding", &name, &[err]));
         }
         let pods = self.kind("pods");
-        self.update_with(pods.as_ref(), ns, &name, Part::Internal, opts.dry_run, |old| {
+        self.update_with(pods.as_ref(), ns, &name, Part::Internal, opts, |old| {
             if meta::deletion_timestamp(old).is_some() {
                 return Err(ApiError::conflict("", "pods", &name, "pod is being deleted, cannot be assigned to a host"));
             }
@@ -91,25 +91,18 @@ impl Registry {
             .unwrap_or(json!([]));
         let ns_kind = self.kind("namespaces");
         let out = self
-            .update_with(
-                ns_kind.as_ref(),
-                None,
-                name,
-                Part::Internal,
-                opts.dry_run,
-                |old| {
-                    let mut new = old.clone();
-                    new["spec"]["finalizers"] = finalizers.clone();
-                    if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-                        let rv = body.pointer("/metadata/resourceVersion").cloned();
-                        match rv {
-                            Some(rv) => m.insert("resourceVersion".into(), rv),
-                            None => m.remove("resourceVersion"),
-                        };
-                    }
-                    Ok(new)
-                },
-            )
+            .update_with(ns_kind.as_ref(), None, name, Part::Internal, opts, |old| {
+                let mut new = old.clone();
+                new["spec"]["finalizers"] = finalizers.clone();
+                if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                    let rv = body.pointer("/metadata/resourceVersion").cloned();
+                    match rv {
+                        Some(rv) => m.insert("resourceVersion".into(), rv),
+                        None => m.remove("resourceVersion"),
+                    };
+                }
+                Ok(new)
+            })
             .await?;
         Ok((out, Vec::new()))
     }

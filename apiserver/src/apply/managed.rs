@@ -1,0 +1,530 @@
+//! `metadata.managedFields`: who owns which fields, updated on every write.
+//! An `Update` (create, PUT, PATCH) gives its manager the fields it changed
+//! and takes them from everyone else; an `Apply` gives its manager exactly
+//! the fields of its configuration, merges that configuration into the live
+//! object, removes what the manager applied before and no one owns any more,
+//! and fails on changes to fields other managers own unless forced. Pure.
+
+use serde_json::{json, Map, Value};
+
+use super::conflict::Conflicts;
+use super::fieldset::Set;
+use super::merge;
+use super::typed::{compare, to_field_set, Comparison, Ty};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Operation {
+    Apply,
+    Update,
+}
+
+impl Operation {
+    fn as_str(self) -> &'static str {
+        match self {
+            Operation::Apply => "Apply",
+            Operation::Update => "Update",
+        }
+    }
+}
+
+/// One `managedFields` entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub manager: String,
+    pub operation: Operation,
+    pub api_version: String,
+    pub time: Option<String>,
+    pub subresource: String,
+    pub fields: Set,
+}
+
+impl Entry {
+    /// Whether two entries record the same workflow: appliers are one
+    /// workflow whatever version they applied at; updaters per version.
+    pub fn same_owner(
+        &self,
+        manager: &str,
+        op: Operation,
+        subresource: &str,
+        api_version: &str,
+    ) -> bool {
+        self.manager == manager
+            && self.operation == op
+            && self.subresource == subresource
+            && (op == Operation::Apply || self.api_version == api_version)
+    }
+}
+
+/// Who is writing.
+#[derive(Clone, Copy, Debug)]
+pub struct Writer<'a> {
+    pub manager: &'a str,
+    /// `""` for the main resource, else `status`, `scale`...
+    pub subresource: &'a str,
+    pub api_version: &'a str,
+    pub now: &'a str,
+}
+
+/// Reads `managedFields` (`None`: absent or null).
+pub fn decode(v: Option<&Value>) -> Result<Option<Vec<Entry>>, String> {
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let Some(items) = v.as_array() else {
+        return Err("managedFields must be a list".into());
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let s = |k: &str| {
+            item.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let operation = match s("operation").as_str() {
+            "Apply" => Operation::Apply,
+            "Update" => Operation::Update,
+            "" if item.as_object().is_some_and(|o| o.is_empty()) => Operation::Update,
+            other => return Err(format!("invalid operation {other:?}")),
+        };
+        let ft = s("fieldsType");
+        if !ft.is_empty() && ft != "FieldsV1" {
+            return Err(format!("invalid fieldsType {ft:?}"));
+        }
+        let fields = match item.get("fieldsV1") {
+            Some(f) if !f.is_null() => Set::from_fields_v1(f)?,
+            _ => Set::new(),
+        };
+        out.push(Entry {
+            manager: s("manager"),
+            operation,
+            api_version: s("apiVersion"),
+            time: item.get("time").and_then(Value::as_str).map(str::to_string),
+            subresource: s("subresource"),
+            fields,
+        });
+    }
+    Ok(Some(out))
+}
+
+/// The `managedFields` list, in upstream's order (appliers first, then by
+/// time, manager, version, subresource); empty entries are dropped.
+pub fn encode(entries: &[Entry]) -> Value {
+    let mut sorted: Vec<&Entry> = entries.iter().filter(|e| !e.fields.is_empty()).collect();
+    sorted.sort_by(|a, b| {
+        (
+            a.operation,
+            &a.time,
+            &a.manager,
+            &a.api_version,
+            &a.subresource,
+        )
+            .cmp(&(
+                b.operation,
+                &b.time,
+                &b.manager,
+                &b.api_version,
+                &b.subresource,
+            ))
+    });
+    Value::Array(
+        sorted
+            .into_iter()
+            .map(|e| {
+                let mut m = Map::new();
+                m.insert("manager".into(), json!(e.manager));
+                m.insert("operation".into(), json!(e.operation.as_str()));
+                m.insert("apiVersion".into(), json!(e.api_version));
+                if let Some(t) = &e.time {
+                    m.insert("time".into(), json!(t));
+                }
+                m.insert("fieldsType".into(), json!("FieldsV1"));
+                m.insert("fieldsV1".into(), e.fields.to_fields_v1());
+                if !e.subresource.is_empty() {
+                    m.insert("subresource".into(), json!(e.subresource));
+                }
+                Value::Object(m)
+            })
+            .collect(),
+    )
+}
+
+/// Metadata no manager owns: identity and server-set fields.
+const SERVER_METADATA: &[&str] = &[
+    "f:name",
+    "f:namespace",
+    "f:creationTimestamp",
+    "f:selfLink",
+    "f:uid",
+    "f:clusterName",
+    "f:generation",
+    "f:managedFields",
+    "f:resourceVersion",
+];
+
+/// Removes the paths no manager owns: type meta, server-set metadata and,
+/// on the main resource, `status` (the main resource resets it).
+pub fn strip(mut set: Set, subresource: &str) -> Set {
+    set.remove("f:apiVersion");
+    set.remove("f:kind");
+    if subresource.is_empty() {
+        set.remove("f:status");
+    }
+    if let Some(mut m) = set.remove("f:metadata") {
+        m.member = false;
+        m.children = m.children.without(SERVER_METADATA);
+        if !m.children.is_empty() {
+            *set.entry_mut("f:metadata") = m;
+        }
+    }
+    set
+}
+
+/// What a newly created object is compared with: the objects every kind's
+/// zero value already has, so that only what is added inside them counts.
+fn baseline() -> Value {
+    json!({
+        "metadata": {},
+        "spec": {"template": {"metadata": {}, "spec": {}}, "strategy": {}, "updateStrategy": {}},
+        "status": {},
+    })
+}
+
+fn managed_of(obj: &Value) -> Option<&Value> {
+    obj.get("metadata").and_then(|m| m.get("managedFields"))
+}
+
+fn set_managed(obj: &mut Value, entries: &[Entry]) {
+    let encoded = encode(entries);
+    let m = crate::meta::metadata_mut(obj);
+    if encoded.as_array().is_some_and(|a| a.is_empty()) {
+        m.remove("managedFields");
+    } else {
+        m.insert("managedFields".into(), encoded);
+    }
+}
+
+/// Records an `Update` by `w` that turned `old` (`None`: a create) into
+/// `new`, writing the result into `new`'s `managedFields`. A client may
+/// write `managedFields` itself on the main resource (a list with entries
+/// replaces them; `[{}]` clears them); otherwise the live ones are kept.
+pub fn update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>, ty: Ty) {
+    let given = if w.subresource.is_empty() {
+        decode(managed_of(new))
+            .ok()
+            .flatten()
+            .filter(|e| !e.is_empty())
+    } else {
+        None
+    };
+    let mut entries = match given {
+        Some(e) => e,
+        None => old
+            .map(|o| decode(managed_of(o)).ok().flatten().unwrap_or_default())
+            .unwrap_or_default(),
+    };
+    let base = baseline();
+    let mut cmp = compare(Some(old.unwrap_or(&base)), new, ty);
+    cmp.strip(|s| strip(s, w.subresource));
+    record_update(&mut entries, &cmp, w);
+    set_managed(new, &entries);
+}
+
+fn record_update(entries: &mut Vec<Entry>, cmp: &Comparison, w: &Writer<'_>) {
+    let changed = cmp.changed();
+    let mine = |e: &Entry| e.same_owner(w.manager, Operation::Update, w.subresource, w.api_version);
+    for e in entries.iter_mut().filter(|e| !mine(e)) {
+        e.fields = e.fields.difference(&changed).difference(&cmp.removed);
+    }
+    let pos = entries.iter().position(mine);
+    let before = pos.map(|i| entries[i].fields.clone()).unwrap_or_default();
+    let after = before.difference(&cmp.removed).union(&changed);
+    if after != before {
+        let e = Entry {
+            manager: w.manager.to_string(),
+            operation: Operation::Update,
+            api_version: w.api_version.to_string(),
+            time: Some(w.now.to_string()),
+            subresource: w.subresource.to_string(),
+            fields: after,
+        };
+        match pos {
+            Some(i) => entries[i] = e,
+            None => entries.push(e),
+        }
+    }
+    entries.retain(|e| !e.fields.is_empty());
+}
+
+/// Why an apply failed.
+#[derive(Debug, PartialEq)]
+pub enum ApplyError {
+    /// The configuration does not fit the schema (duplicate or missing keys).
+    Invalid(String),
+    Conflicts(Conflicts),
+}
+
+/// Applies `config` by `w` to `live` (`None`: the object does not exist)
+/// and returns the new object with its `managedFields`.
+pub fn apply(
+    live: Option<&Value>,
+    config: &Value,
+    w: &Writer<'_>,
+    force: bool,
+    ty: Ty,
+) -> Result<Value, ApplyError> {
+    let applied = strip(
+        to_field_set(config, ty).map_err(ApplyError::Invalid)?,
+        w.subresource,
+    );
+    let mut entries = live
+        .map(|l| decode(managed_of(l)).ok().flatten().unwrap_or_default())
+        .unwrap_or_default();
+    let empty = json!({});
+    let live_obj = live.unwrap_or(&empty);
+    let mut merged = merge::merge(live_obj, config, ty);
+    let mine = |e: &Entry| e.same_owner(w.manager, Operation::Apply, w.subresource, w.api_version);
+    let pos = entries.iter().position(mine);
+    let last = pos.map(|i| entries[i].fields.clone()).unwrap_or_default();
+    let mut owned = applied.clone();
+    for e in entries.iter().filter(|e| !mine(e)) {
+        owned.union_with(&e.fields);
+    }
+    merge::prune(&mut merged, &last.difference(&owned), &owned, ty);
+    let mut cmp = compare(live, &merged, ty);
+    cmp.strip(|s| strip(s, w.subresource));
+    let changed = cmp.changed();
+    let mut conflicts = Conflicts::default();
+    for e in entries.iter().filter(|e| !mine(e)) {
+        let c = e.fields.intersection(&changed);
+        if !c.is_empty() {
+            conflicts.add(e, &c);
+        }
+    }
+    if !force && !conflicts.is_empty() {
+        return Err(ApplyError::Conflicts(conflicts));
+    }
+    for e in entries.iter_mut().filter(|e| !mine(e)) {
+        e.fields = e.fields.difference(&changed).difference(&cmp.removed);
+    }
+    let object_changed = live.is_none_or(|l| {
+        let mut a = l.clone();
+        let mut b = merged.clone();
+        for o in [&mut a, &mut b] {
+            if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("managedFields");
+                m.remove("resourceVersion");
+            }
+        }
+        a != b
+    });
+    let time = match pos {
+        Some(i) if !object_changed && entries[i].fields == applied => entries[i].time.clone(),
+        _ => Some(w.now.to_string()),
+    };
+    let e = Entry {
+        manager: w.manager.to_string(),
+        operation: Operation::Apply,
+        api_version: w.api_version.to_string(),
+        time,
+        subresource: w.subresource.to_string(),
+        fields: applied,
+    };
+    match pos {
+        Some(i) => entries[i] = e,
+        None => entries.push(e),
+    }
+    entries.retain(|e| !e.fields.is_empty());
+    set_managed(&mut merged, &entries);
+    Ok(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: &str = "2026-01-01T00:00:00Z";
+
+    fn w(manager: &'static str) -> Writer<'static> {
+        Writer {
+            manager,
+            subresource: "",
+            api_version: "apps/v1",
+            now: NOW,
+        }
+    }
+
+    fn ty() -> Ty {
+        Ty::root("apps/v1", "Deployment")
+    }
+
+    fn deployment(replicas: i64, image: &str) -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "namespace": "default", "labels": {"app": "x"}},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "x"}},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%"}},
+                "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c", "image": image}]}}
+            },
+            "status": {"replicas": 0}
+        })
+    }
+
+    fn fields_of(obj: &Value, manager: &str) -> Value {
+        obj["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["manager"] == manager)
+            .map(|e| e["fieldsV1"].clone())
+            .unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn create_records_an_update_entry_like_upstream() {
+        let mut obj = deployment(1, "nginx");
+        update(None, &mut obj, &w("kubectl-create"), ty());
+        let mf = &obj["metadata"]["managedFields"][0];
+        assert_eq!(mf["manager"], "kubectl-create");
+        assert_eq!(mf["operation"], "Update");
+        assert_eq!(mf["apiVersion"], "apps/v1");
+        assert_eq!(mf["time"], NOW);
+        assert_eq!(mf["fieldsType"], "FieldsV1");
+        assert!(mf.get("subresource").is_none());
+        assert_eq!(
+            mf["fieldsV1"],
+            json!({
+                "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {
+                    "f:replicas": {}, "f:selector": {},
+                    "f:strategy": {"f:type": {}, "f:rollingUpdate": {".": {}, "f:maxSurge": {}}},
+                    "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {".": {}, "f:name": {}, "f:image": {}}}}}
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn updates_move_ownership_and_noops_change_nothing() {
+        let mut v1 = deployment(1, "nginx");
+        update(None, &mut v1, &w("a"), ty());
+        let mut v2 = v1.clone();
+        v2["spec"]["replicas"] = json!(3);
+        let w2 = Writer {
+            subresource: "scale",
+            ..w("kubectl-scale")
+        };
+        update(Some(&v1), &mut v2, &w2, ty());
+        assert_eq!(
+            fields_of(&v2, "kubectl-scale"),
+            json!({"f:spec": {"f:replicas": {}}})
+        );
+        assert!(fields_of(&v2, "a")["f:spec"].get("f:replicas").is_none());
+        assert_eq!(v2["metadata"]["managedFields"][1]["subresource"], "scale");
+        let mut v3 = v2.clone();
+        update(
+            Some(&v2),
+            &mut v3,
+            &Writer {
+                now: "later",
+                ..w("b")
+            },
+            ty(),
+        );
+        assert_eq!(v3, v2);
+        // A client clearing managedFields with one empty entry.
+        let mut v4 = v2.clone();
+        v4["metadata"]["managedFields"] = json!([{}]);
+        update(Some(&v2), &mut v4, &w("c"), ty());
+        assert!(v4["metadata"].get("managedFields").is_none());
+        // An empty list keeps the live entries.
+        let mut v5 = v2.clone();
+        v5["metadata"]["managedFields"] = json!([]);
+        update(Some(&v2), &mut v5, &w("c"), ty());
+        assert_eq!(v5, v2);
+    }
+
+    #[test]
+    fn apply_creates_then_conflicts_then_forces() {
+        let cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 2}});
+        let created = apply(None, &cfg, &w("kubectl"), false, ty()).unwrap();
+        assert_eq!(created["spec"]["replicas"], 2);
+        assert_eq!(
+            created["metadata"]["managedFields"][0]["operation"],
+            "Apply"
+        );
+        assert_eq!(
+            fields_of(&created, "kubectl"),
+            json!({"f:spec": {"f:replicas": {}}})
+        );
+        let mut scaled = created.clone();
+        scaled["spec"]["replicas"] = json!(5);
+        update(
+            Some(&created),
+            &mut scaled,
+            &Writer {
+                subresource: "scale",
+                ..w("kubectl-scale")
+            },
+            ty(),
+        );
+        // Same value again: no conflict (the scaler's value is 5, not 2).
+        let err = apply(Some(&scaled), &cfg, &w("kubectl"), false, ty()).unwrap_err();
+        let ApplyError::Conflicts(c) = err else {
+            panic!()
+        };
+        assert_eq!(
+            c.message(),
+            "Apply failed with 1 conflict: conflict with \"kubectl-scale\" with subresource \"scale\" using apps/v1: .spec.replicas"
+        );
+        let forced = apply(Some(&scaled), &cfg, &w("kubectl"), true, ty()).unwrap();
+        assert_eq!(forced["spec"]["replicas"], 2);
+        assert_eq!(
+            forced["metadata"]["managedFields"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn applying_the_same_value_shares_and_dropping_a_field_removes_it() {
+        let base = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"a": "1", "b": "2"}}, "spec": {"replicas": 2}});
+        let one = apply(None, &base, &w("one"), false, ty()).unwrap();
+        let two_cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "labels": {"b": "2"}}});
+        let two = apply(Some(&one), &two_cfg, &w("two"), false, ty()).unwrap();
+        assert_eq!(
+            fields_of(&two, "two"),
+            json!({"f:metadata": {"f:labels": {"f:b": {}}}})
+        );
+        assert!(fields_of(&two, "one")["f:metadata"]["f:labels"]
+            .get("f:b")
+            .is_some());
+        // "one" stops applying both labels and replicas: a goes, b (shared) stays.
+        let one_cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"paused": true}});
+        let three = apply(Some(&two), &one_cfg, &w("one"), false, ty()).unwrap();
+        assert_eq!(three["metadata"]["labels"], json!({"b": "2"}));
+        assert!(three["spec"].get("replicas").is_none());
+        assert_eq!(three["spec"]["paused"], true);
+    }
+
+    #[test]
+    fn strip_drops_server_fields() {
+        let s = to_field_set(
+            &json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "n", "uid": "u", "labels": {"a": "b"}}, "status": {"x": 1}}),
+            Ty::root("v1", "Pod"),
+        )
+        .unwrap();
+        assert_eq!(
+            strip(s.clone(), "").to_fields_v1(),
+            json!({"f:metadata": {"f:labels": {"f:a": {}}}})
+        );
+        assert_eq!(
+            strip(s, "status").to_fields_v1(),
+            json!({"f:metadata": {"f:labels": {"f:a": {}}}, "f:status": {"f:x": {}}})
+        );
+    }
+}
