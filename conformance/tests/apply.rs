@@ -101,10 +101,27 @@ fn server_side_apply_creates_changes_and_records_managed_fields() {
         .filter(|e| e["operation"] == "Apply")
         .collect();
     assert_eq!(applies.len(), 1, "{d:#}");
+    // (the revision annotation on the main resource, status through
+    // `status`), recorded under the User-Agent the controllers send.
     for e in entries.iter().filter(|e| e["operation"] == "Update") {
-        assert_eq!(e["subresource"], "status", "{d:#}");
-        assert!(e["fieldsV1"].get("f:status").is_some(), "{d:#}");
+        assert_eq!(e["manager"], "kube-controller-manager", "{d:#}");
     }
+    c.wait_for(
+        "the controllers' status entry",
+        std::time::Duration::from_secs(30),
+        || {
+            let d = get_json(&c, &["deployment", "web"]);
+            d["metadata"]["managedFields"]
+                .as_array()
+                .is_some_and(|entries| {
+                    entries.iter().any(|e| {
+                        e["manager"] == "kube-controller-manager"
+                            && e["subresource"] == "status"
+                            && e["fieldsV1"].get("f:status").is_some()
+                    })
+                })
+        },
+    );
 
     // Without --show-managed-fields kubectl hides them; with it, they show.
     let plain = c.ok(&["get", "deployment", "web", "-o", "yaml"]);
