@@ -591,6 +591,63 @@ mod tests {
     }
 
     #[test]
+    fn status_applies_are_their_own_manager_and_keep_status() {
+        let live = deployment(1, "nginx");
+        let cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "status": {"replicas": 3}});
+        let sw = Writer {
+            subresource: "status",
+            ..w("kubectl")
+        };
+        let out = apply(Some(&live), &cfg, &sw, false, ty()).unwrap();
+        assert_eq!(out["status"]["replicas"], 3);
+        let e = &out["metadata"]["managedFields"][0];
+        assert_eq!(e["subresource"], "status");
+        assert_eq!(e["fieldsV1"], json!({"f:status": {"f:replicas": {}}}));
+        // The same manager on the main resource is another entry.
+        let main = apply(Some(&out), &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"paused": true}}), &w("kubectl"), false, ty()).unwrap();
+        assert_eq!(
+            main["metadata"]["managedFields"].as_array().unwrap().len(),
+            2
+        );
+        assert_eq!(main["status"]["replicas"], 3);
+    }
+
+    #[test]
+    fn list_items_merge_by_key_and_unapplied_items_go_unless_co_owned() {
+        let pod = Ty::root("v1", "Pod");
+        let pw = Writer {
+            api_version: "v1",
+            ..w("a")
+        };
+        let two = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "x", "image": "1", "env": [{"name": "E", "value": "v"}]},
+            {"name": "y", "image": "2"},
+            {"name": "z", "image": "3"}
+        ]}});
+        let live = apply(None, &two, &pw, false, pod).unwrap();
+        // Someone else changes y's image: y's image is theirs now.
+        let mut edited = live.clone();
+        edited["spec"]["containers"][1]["image"] = json!("2b");
+        update(
+            Some(&live),
+            &mut edited,
+            &Writer {
+                api_version: "v1",
+                ..w("editor")
+            },
+            pod,
+        );
+        // "a" now applies only x (without env): y and z go (nobody else
+        // owns the elements themselves), and so does x's emptied env.
+        let one = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "x", "image": "1"}]}});
+        let out = apply(Some(&edited), &one, &pw, false, pod).unwrap();
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([{"name": "x", "image": "1"}])
+        );
+    }
+
+    #[test]
     fn strip_drops_server_fields() {
         let s = to_field_set(
             &json!({"apiVersion": "v1", "kind": "X", "metadata": {"name": "n", "uid": "u", "labels": {"a": "b"}}, "status": {"x": 1}}),
