@@ -101,10 +101,27 @@ fn server_side_apply_creates_changes_and_records_managed_fields() {
         .filter(|e| e["operation"] == "Apply")
         .collect();
     assert_eq!(applies.len(), 1, "{d:#}");
+    // (the revision annotation on the main resource, status through
+    // `status`), recorded under the User-Agent the controllers send.
     for e in entries.iter().filter(|e| e["operation"] == "Update") {
-        assert_eq!(e["subresource"], "status", "{d:#}");
-        assert!(e["fieldsV1"].get("f:status").is_some(), "{d:#}");
+        assert_eq!(e["manager"], "kube-controller-manager", "{d:#}");
     }
+    c.wait_for(
+        "the controllers' status entry",
+        std::time::Duration::from_secs(30),
+        || {
+            let d = get_json(&c, &["deployment", "web"]);
+            d["metadata"]["managedFields"]
+                .as_array()
+                .is_some_and(|entries| {
+                    entries.iter().any(|e| {
+                        e["manager"] == "kube-controller-manager"
+                            && e["subresource"] == "status"
+                            && e["fieldsV1"].get("f:status").is_some()
+                    })
+                })
+        },
+    );
 
     // Without --show-managed-fields kubectl hides them; with it, they show.
     let plain = c.ok(&["get", "deployment", "web", "-o", "yaml"]);
@@ -335,6 +352,20 @@ fn client_side_apply_keeps_working_and_is_tracked() {
             && err.contains(".spec.replicas"),
         "{err}"
     );
+    // Forced, it succeeds, and kubectl moves client-side apply's fields to
+    // its server-side manager (a JSON patch of managedFields).
+    c.ok_stdin(
+        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
+        &deployment(4, "nginx:1.25", None),
+    );
+    let d = get_json(&c, &["deployment", "web"]);
+    assert_eq!(d["spec"]["replicas"], 4);
+    assert!(
+        entry(&d, "kubectl-client-side-apply", "Update").is_none(),
+        "{d:#}"
+    );
+    let applied = entry(&d, "kubectl", "Apply").unwrap_or_else(|| panic!("{d:#}"));
+    assert!(applied["fieldsV1"]["f:spec"].get("f:replicas").is_some());
 }
 
 #[tokio::test]
@@ -357,8 +388,12 @@ async fn apply_requests_need_a_field_manager_and_accept_yaml() {
     };
     match send(uri.to_string()).await {
         Err(kube::Error::Api(s)) => {
-            assert_eq!(s.code, 400);
-            assert_eq!(s.message, "fieldManager is required for apply requests");
+            assert_eq!(s.code, 422);
+            assert_eq!(s.reason, "Invalid");
+            assert_eq!(
+                s.message,
+                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -390,6 +425,23 @@ async fn apply_requests_need_a_field_manager_and_accept_yaml() {
         curl["fieldsV1"],
         serde_json::json!({"f:data": {"f:a": {}, "f:b": {}}})
     );
+    // Only apply may force.
+    let req = http::Request::builder()
+        .method("PATCH")
+        .uri(format!("{uri}?force=true"))
+        .header("Content-Type", "application/merge-patch+json")
+        .body(br#"{"data":{"c":"4"}}"#.to_vec())
+        .unwrap();
+    match client.request_text(req).await {
+        Err(kube::Error::Api(s)) => {
+            assert_eq!(s.code, 422);
+            assert_eq!(
+                s.message,
+                "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
     // Re-applying a=1 now conflicts with curl.
     match send(format!("{uri}?fieldManager=tester")).await {
         Err(kube::Error::Api(s)) => {

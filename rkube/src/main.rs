@@ -277,14 +277,14 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => runtime.block_on(server(args)),
         Command::Agent(args) => runtime.block_on(agent(args)),
         Command::Scheduler(args) => runtime.block_on(async move {
-            let client = kube_client(&args.kubeconfig).await?;
+            let client = kube_client(&args.kubeconfig, "kube-scheduler").await?;
             tokio::select! {
                 _ = lead("kube-scheduler", client, |c| scheduler::run(c, Default::default())) => Ok(()),
                 _ = shutdown_signal() => Ok(()),
             }
         }),
         Command::ControllerManager(args) => runtime.block_on(async move {
-            let client = kube_client(&args.component.kubeconfig).await?;
+            let client = kube_client(&args.component.kubeconfig, "kube-controller-manager").await?;
             let opts = args.controllers.options();
             tokio::select! {
                 _ = lead("kube-controller-manager", client, move |c| controllers::run(c, opts.clone())) => Ok(()),
@@ -334,7 +334,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
         let opts = args.controllers.options();
         let kubeconfig = kubeconfig.clone();
         control_plane.push(tokio::spawn(async move {
-            let client = wait_for_api(&kubeconfig).await;
+            let client = wait_for_api(&kubeconfig, "kube-controller-manager").await;
             lead("kube-controller-manager", client, move |c| {
                 controllers::run(c, opts.clone())
             })
@@ -344,7 +344,7 @@ async fn server(args: ServerArgs) -> anyhow::Result<()> {
     if !args.disable_scheduler {
         let kubeconfig = kubeconfig.clone();
         control_plane.push(tokio::spawn(async move {
-            let client = wait_for_api(&kubeconfig).await;
+            let client = wait_for_api(&kubeconfig, "kube-scheduler").await;
             lead("kube-scheduler", client, |c| {
                 scheduler::run(c, Default::default())
             })
@@ -448,7 +448,7 @@ async fn run_kubelet(
 ) -> anyhow::Result<()> {
     use ::runtime::cni;
     let result: anyhow::Result<()> = async {
-        let client = wait_for_api(&identity.kubeconfig).await;
+        let client = wait_for_api(&identity.kubeconfig, "kubelet").await;
         let node_name = node_name(args.node_name)?;
         let runtime_dir = data_dir.join("runtime");
         // A simulated node has no pod network to set up.
@@ -511,9 +511,9 @@ async fn run_kubelet(
 }
 
 /// A client for the API server of `kubeconfig`, once it answers.
-async fn wait_for_api(kubeconfig: &std::path::Path) -> kube::Client {
+async fn wait_for_api(kubeconfig: &std::path::Path, component: &str) -> kube::Client {
     loop {
-        if let Ok(c) = kube_client(kubeconfig).await {
+        if let Ok(c) = kube_client(kubeconfig, component).await {
             if c.apiserver_version().await.is_ok() {
                 return c;
             }
@@ -537,9 +537,17 @@ where
     election.run(|| work(client.clone())).await
 }
 
-async fn kube_client(path: &std::path::Path) -> anyhow::Result<kube::Client> {
+/// A client identifying itself as `component` (the User-Agent product the
+/// API server records its writes under in `managedFields`, like upstream's
+/// `kubelet`, `kube-controller-manager`, `kube-scheduler`).
+async fn kube_client(path: &std::path::Path, component: &str) -> anyhow::Result<kube::Client> {
     let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let agent = format!("{component}/v{}", env!("CARGO_PKG_VERSION"));
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_str(&agent)?,
+    ));
     Ok(kube::Client::try_from(config)?)
 }
 

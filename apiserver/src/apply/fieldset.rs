@@ -52,7 +52,12 @@ impl Set {
         let Some((first, rest)) = path.split_first() else {
             return;
         };
-        let e = self.0.entry(first.as_ref().to_string()).or_default();
+        let k = first.as_ref();
+        // Look up before allocating: most inserts pass through existing nodes.
+        if !self.0.contains_key(k) {
+            self.0.insert(k.to_string(), Entry::default());
+        }
+        let e = self.0.get_mut(k).expect("just inserted");
         if rest.is_empty() {
             e.member = true;
         } else {
@@ -89,6 +94,10 @@ impl Set {
     }
 
     pub fn union_with(&mut self, other: &Set) {
+        if self.0.is_empty() {
+            self.0 = other.0.clone();
+            return;
+        }
         for (k, o) in &other.0 {
             let e = self.0.entry(k.clone()).or_default();
             e.member |= o.member;

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::conflict::Conflicts;
 use super::fieldset::Set;
 use super::merge;
-use super::typed::{compare, to_field_set, Comparison, Ty};
+use super::typed::{added_fields_v1, compare, to_field_set, Comparison, Ty};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Operation {
@@ -182,11 +182,14 @@ pub fn strip(mut set: Set, subresource: &str) -> Set {
 
 /// What a newly created object is compared with: the objects every kind's
 /// zero value already has, so that only what is added inside them counts.
-fn baseline() -> Value {
-    json!({
-        "metadata": {},
-        "spec": {"template": {"metadata": {}, "spec": {}}, "strategy": {}, "updateStrategy": {}},
-        "status": {},
+fn baseline() -> &'static Value {
+    static BASELINE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    BASELINE.get_or_init(|| {
+        json!({
+            "metadata": {},
+            "spec": {"template": {"metadata": {}, "spec": {}}, "strategy": {}, "updateStrategy": {}},
+            "status": {},
+        })
     })
 }
 
@@ -223,23 +226,66 @@ pub fn update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>, ty: Ty) {
             .map(|o| decode(managed_of(o)).ok().flatten().unwrap_or_default())
             .unwrap_or_default(),
     };
-    let base = baseline();
-    let mut cmp = compare(Some(old.unwrap_or(&base)), new, ty);
+    if old.is_none() && entries.is_empty() && w.subresource.is_empty() {
+        // A plain create: the entry is everything the new object sets.
+        let fields = added_fields_v1(Some(baseline()), new, ty, &created_skip);
+        let entry = (!fields.is_empty()).then(|| {
+            json!({
+                "manager": w.manager,
+                "operation": "Update",
+                "apiVersion": w.api_version,
+                "time": w.now,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": fields,
+            })
+        });
+        let m = crate::meta::metadata_mut(new);
+        match entry {
+            Some(e) => m.insert("managedFields".into(), Value::Array(vec![e])),
+            None => m.remove("managedFields"),
+        };
+        return;
+    }
+    let mut cmp = compare(Some(old.unwrap_or(baseline())), new, ty);
     cmp.strip(|s| strip(s, w.subresource));
-    record_update(&mut entries, &cmp, w);
+    record_update(&mut entries, cmp, w);
     set_managed(new, &entries);
 }
 
-fn record_update(entries: &mut Vec<Entry>, cmp: &Comparison, w: &Writer<'_>) {
-    let changed = cmp.changed();
+/// What [`strip`] removes from a create's fields on the main resource.
+fn created_skip(path: &[&str], name: &str) -> bool {
+    match path {
+        [] => matches!(name, "apiVersion" | "kind" | "status"),
+        ["metadata"] => SERVER_METADATA.iter().any(|f| &f[2..] == name),
+        _ => false,
+    }
+}
+
+fn record_update(entries: &mut Vec<Entry>, cmp: Comparison, w: &Writer<'_>) {
+    let Comparison {
+        added: mut changed,
+        modified,
+        removed,
+    } = cmp;
+    changed.union_with(&modified);
     let mine = |e: &Entry| e.same_owner(w.manager, Operation::Update, w.subresource, w.api_version);
     for e in entries.iter_mut().filter(|e| !mine(e)) {
-        e.fields = e.fields.difference(&changed).difference(&cmp.removed);
+        e.fields = e.fields.difference(&changed).difference(&removed);
     }
     let pos = entries.iter().position(mine);
-    let before = pos.map(|i| entries[i].fields.clone()).unwrap_or_default();
-    let after = before.difference(&cmp.removed).union(&changed);
-    if after != before {
+    let after = match pos {
+        Some(i) => {
+            let mut a = entries[i].fields.difference(&removed);
+            a.union_with(&changed);
+            a
+        }
+        None => changed,
+    };
+    let differs = match pos {
+        Some(i) => entries[i].fields != after,
+        None => !after.is_empty(),
+    };
+    if differs {
         let e = Entry {
             manager: w.manager.to_string(),
             operation: Operation::Update,
@@ -407,6 +453,39 @@ mod tests {
     }
 
     #[test]
+    fn the_create_fast_path_matches_the_general_comparison() {
+        let objects = [
+            (deployment(1, "nginx"), ty()),
+            (
+                json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "uid": "u", "labels": {"a": "b"}, "finalizers": ["x/y"]},
+                       "spec": {"containers": [{"name": "c", "image": "i", "resources": {}, "ports": [{"containerPort": 1}], "args": ["a"]}],
+                                "securityContext": {}, "nodeSelector": {"k": "v"}, "tolerations": [{"key": "k"}], "x": null},
+                       "status": {"phase": "Pending"}}),
+                Ty::root("v1", "Pod"),
+            ),
+            (
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "annotations": {}}, "data": {"a": "1"}}),
+                Ty::root("v1", "ConfigMap"),
+            ),
+            (
+                json!({"apiVersion": "x/v1", "kind": "W", "metadata": {"name": "w"}, "spec": {"a": {"b": [1]}, "c": {}}}),
+                Ty::root("x/v1", "W"),
+            ),
+        ];
+        for (obj, ty) in objects {
+            let mut fast = obj.clone();
+            update(None, &mut fast, &w("m"), ty);
+            let mut cmp = compare(Some(baseline()), &obj, ty);
+            cmp.strip(|s| strip(s, ""));
+            let mut slow = obj.clone();
+            let mut entries = Vec::new();
+            record_update(&mut entries, cmp, &w("m"));
+            set_managed(&mut slow, &entries);
+            assert_eq!(fast, slow, "{obj:#}");
+        }
+    }
+
+    #[test]
     fn updates_move_ownership_and_noops_change_nothing() {
         let mut v1 = deployment(1, "nginx");
         update(None, &mut v1, &w("a"), ty());
@@ -509,6 +588,63 @@ mod tests {
         assert_eq!(three["metadata"]["labels"], json!({"b": "2"}));
         assert!(three["spec"].get("replicas").is_none());
         assert_eq!(three["spec"]["paused"], true);
+    }
+
+    #[test]
+    fn status_applies_are_their_own_manager_and_keep_status() {
+        let live = deployment(1, "nginx");
+        let cfg = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "status": {"replicas": 3}});
+        let sw = Writer {
+            subresource: "status",
+            ..w("kubectl")
+        };
+        let out = apply(Some(&live), &cfg, &sw, false, ty()).unwrap();
+        assert_eq!(out["status"]["replicas"], 3);
+        let e = &out["metadata"]["managedFields"][0];
+        assert_eq!(e["subresource"], "status");
+        assert_eq!(e["fieldsV1"], json!({"f:status": {"f:replicas": {}}}));
+        // The same manager on the main resource is another entry.
+        let main = apply(Some(&out), &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"paused": true}}), &w("kubectl"), false, ty()).unwrap();
+        assert_eq!(
+            main["metadata"]["managedFields"].as_array().unwrap().len(),
+            2
+        );
+        assert_eq!(main["status"]["replicas"], 3);
+    }
+
+    #[test]
+    fn list_items_merge_by_key_and_unapplied_items_go_unless_co_owned() {
+        let pod = Ty::root("v1", "Pod");
+        let pw = Writer {
+            api_version: "v1",
+            ..w("a")
+        };
+        let two = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "x", "image": "1", "env": [{"name": "E", "value": "v"}]},
+            {"name": "y", "image": "2"},
+            {"name": "z", "image": "3"}
+        ]}});
+        let live = apply(None, &two, &pw, false, pod).unwrap();
+        // Someone else changes y's image: y's image is theirs now.
+        let mut edited = live.clone();
+        edited["spec"]["containers"][1]["image"] = json!("2b");
+        update(
+            Some(&live),
+            &mut edited,
+            &Writer {
+                api_version: "v1",
+                ..w("editor")
+            },
+            pod,
+        );
+        // "a" now applies only x (without env): y and z go (nobody else
+        // owns the elements themselves), and so does x's emptied env.
+        let one = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "x", "image": "1"}]}});
+        let out = apply(Some(&edited), &one, &pw, false, pod).unwrap();
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([{"name": "x", "image": "1"}])
+        );
     }
 
     #[test]

@@ -53,10 +53,27 @@ pub fn merge(live: &Value, config: &Value, ty: Ty) -> Value {
     }
 }
 
-/// Removes from `obj` the members of `remove` that nobody owns: a path is
-/// kept when `owned` has it or anything below it.
+/// Removes from `obj` the members of `remove` that nobody owns: a field
+/// is kept when `owned` has it or anything below it; a list element when
+/// `owned` has the element itself. A list or map that pruning empties goes
+/// too.
 pub fn prune(obj: &mut Value, remove: &Set, owned: &Set, ty: Ty) {
     prune_in(obj, remove, Some(owned), ty);
+}
+
+/// Prunes below one child; true when pruning emptied it.
+fn prune_child(child: &mut Value, remove: &Set, owned: Option<&Set>, ty: Ty) -> bool {
+    let before = container_len(child);
+    prune_in(child, remove, owned, ty);
+    before > 0 && container_len(child) == 0
+}
+
+fn container_len(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => m.len(),
+        Value::Array(a) => a.len(),
+        _ => 0,
+    }
 }
 
 fn prune_in(obj: &mut Value, remove: &Set, owned: Option<&Set>, ty: Ty) {
@@ -70,13 +87,16 @@ fn prune_in(obj: &mut Value, remove: &Set, owned: Option<&Set>, ty: Ty) {
                 if entry.member && owned_here.is_none() {
                     m.remove(name);
                 } else if !entry.children.is_empty() {
-                    if let Some(child) = m.get_mut(name) {
-                        prune_in(
+                    let emptied = m.get_mut(name).is_some_and(|child| {
+                        prune_child(
                             child,
                             &entry.children,
                             owned_here.map(|e| &e.children),
                             ty.child(name),
-                        );
+                        )
+                    });
+                    if emptied {
+                        m.remove(name);
                     }
                 }
             }
@@ -91,12 +111,12 @@ fn prune_in(obj: &mut Value, remove: &Set, owned: Option<&Set>, ty: Ty) {
                     continue;
                 };
                 let owned_here = owned.and_then(|o| o.get(&pe));
-                if entry.member && owned_here.is_none() {
+                if entry.member && !owned_here.is_some_and(|e| e.member) {
                     items.remove(i);
                     continue;
                 }
                 if !entry.children.is_empty() {
-                    prune_in(
+                    prune_child(
                         &mut items[i],
                         &entry.children,
                         owned_here.map(|e| &e.children),

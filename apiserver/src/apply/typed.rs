@@ -31,8 +31,7 @@ pub enum Ty {
 impl Ty {
     /// The type of a served kind's objects.
     pub fn root(api_version: &str, kind: &str) -> Ty {
-        patch_schema::root_for(api_version, kind)
-            .and_then(patch_schema::definition)
+        patch_schema::root_definition(api_version, kind)
             .map(Ty::Struct)
             .unwrap_or(Ty::Unknown)
     }
@@ -289,8 +288,20 @@ fn walk_compare(
         let ope = elements(ty, ol);
         let npe = elements(ty, nl);
         let ety = ty.elem();
+        // Element lookups by path element; long lists get an index so the
+        // walk stays linear in the size of the objects.
+        let index: Option<std::collections::HashMap<&str, usize>> = (ope.len() > 8).then(|| {
+            ope.iter()
+                .enumerate()
+                .map(|(i, p)| (p.as_str(), i))
+                .collect()
+        });
+        let find = |pe: &str| match &index {
+            Some(ix) => ix.get(pe).copied(),
+            None => ope.iter().position(|p| p == pe),
+        };
         for (pe, nv) in npe.iter().zip(nl) {
-            let ov = ope.iter().position(|p| p == pe).map(|i| &ol[i]);
+            let ov = find(pe).map(|i| &ol[i]);
             path.push(pe.clone());
             if ov.is_none() {
                 c.added.insert(path);
@@ -298,8 +309,14 @@ fn walk_compare(
             walk_compare(ov, Some(nv), ety, path, c);
             path.pop();
         }
+        let new_index: Option<std::collections::HashSet<&str>> =
+            (npe.len() > 8).then(|| npe.iter().map(String::as_str).collect());
+        let in_new = |pe: &str| match &new_index {
+            Some(ix) => ix.contains(pe),
+            None => npe.iter().any(|p| p == pe),
+        };
         for (pe, ov) in ope.iter().zip(ol) {
-            if !npe.contains(pe) {
+            if !in_new(pe) {
                 path.push(pe.clone());
                 c.removed.insert(path);
                 walk_compare(Some(ov), None, ety, path, c);
@@ -317,6 +334,92 @@ fn walk_compare(
         (Some(a), Some(b)) if a != b => c.modified.insert(path),
         _ => {}
     }
+}
+
+/// The `fieldsV1` of `compare(Some(base), new)`'s added and modified
+/// paths, built straight from `new` without intermediate sets: what a
+/// create records, on the path every create takes. `skip(depth, name)`
+/// leaves out fields no manager owns.
+pub fn added_fields_v1(
+    base: Option<&Value>,
+    new: &Value,
+    ty: Ty,
+    skip: &dyn Fn(&[&str], &str) -> bool,
+) -> Map<String, Value> {
+    let mut path = Vec::new();
+    let mut out = Map::new();
+    if let Value::Object(m) = new {
+        for (k, v) in m {
+            if skip(&path, k) {
+                continue;
+            }
+            path.push(k.as_str());
+            let b = base.and_then(|b| b.get(k));
+            if let Some(node) = added_node(b, v, ty.child(k), &mut path, skip) {
+                out.insert(fieldset::field(k), node);
+            }
+            path.pop();
+        }
+    }
+    out
+}
+
+/// One node of [`added_fields_v1`]: `None` when nothing at or below it counts.
+fn added_node<'a>(
+    base: Option<&Value>,
+    new: &'a Value,
+    ty: Ty,
+    path: &mut Vec<&'a str>,
+    skip: &dyn Fn(&[&str], &str) -> bool,
+) -> Option<Value> {
+    let base = base.filter(|v| !v.is_null());
+    if new.is_null() {
+        return None;
+    }
+    let structured_obj = ty.is_object()
+        && new.is_object()
+        && base.is_none_or(Value::is_object)
+        && !(is_empty_obj(base) && is_empty_obj(Some(new)));
+    let (member, children) = if structured_obj {
+        let mut children = Map::new();
+        for (k, v) in new.as_object().expect("object") {
+            if skip(path, k) {
+                continue;
+            }
+            path.push(k.as_str());
+            if let Some(node) = added_node(base.and_then(|b| b.get(k)), v, ty.child(k), path, skip)
+            {
+                children.insert(fieldset::field(k), node);
+            }
+            path.pop();
+        }
+        (base.is_none(), children)
+    } else if ty.is_list() && new.is_array() && base.is_none_or(Value::is_array) {
+        let mut children = Map::new();
+        let ety = ty.elem();
+        for (i, item) in new.as_array().expect("array").iter().enumerate() {
+            let pe = item_element(ty, item).unwrap_or_else(|_| fieldset::index(i));
+            let mut node = match added_node(None, item, ety, &mut Vec::new(), &|_, _| false) {
+                Some(Value::Object(m)) => m,
+                _ => Map::new(),
+            };
+            if !node.is_empty() {
+                node.insert(".".into(), Value::Object(Map::new()));
+            }
+            children.insert(pe, Value::Object(node));
+        }
+        (false, children)
+    } else {
+        (base != Some(new), Map::new())
+    };
+    if !member && children.is_empty() {
+        return None;
+    }
+    let mut node = children;
+    if member && !node.is_empty() {
+        node.insert(".".into(), Value::Object(Map::new()));
+    }
+    Some(Value::Object(node))
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ use crate::registry::strategy::Strategy;
 use crate::registry::watch::WatchItem;
 use crate::selector::field::FieldSelector;
 use crate::selector::label::LabelSelector;
+use crate::validation::field_error::FieldError;
 
 /// Query parameters; repeated keys keep every value.
 pub struct Query(HashMap<String, Vec<String>>);
@@ -483,13 +484,30 @@ async fn patch(
     body: &Bytes,
     form: &Form,
 ) -> ApiResult<Response<Body>> {
-    if is_apply(headers) {
+    // Upstream validates the PatchOptions first: apply needs a manager,
+    // only apply may force.
+    let apply = is_apply(headers);
+    let option_errs: Vec<FieldError> = match apply {
+        true if query.get("fieldManager").is_none_or(str::is_empty) => vec![FieldError::required(
+            "fieldManager",
+            "is required for apply patch",
+        )],
+        false if query.get("force").is_some() => vec![FieldError::forbidden(
+            "force",
+            "may not be specified for non-apply patch",
+        )],
+        _ => Vec::new(),
+    };
+    if !option_errs.is_empty() {
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "PatchOptions",
+            "",
+            &option_errs,
+        ));
+    }
+    if apply {
         let config = parse_apply_body(body)?;
-        if query.get("fieldManager").is_none_or(str::is_empty) {
-            return Err(ApiError::bad_request(
-                "fieldManager is required for apply requests",
-            ));
-        }
         let (out, warnings, created) = server
             .registry
             .apply(

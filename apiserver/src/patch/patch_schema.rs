@@ -168,6 +168,14 @@ pub fn root_for(api_version: &str, kind: &str) -> Option<&'static str> {
         .map(|(_, _, index)| definition_at(*index).name)
 }
 
+/// The schema root definition of a served kind (see [`root_for`]).
+pub fn root_definition(api_version: &str, kind: &str) -> Option<&'static PatchDef> {
+    ROOTS
+        .iter()
+        .find(|(v, k, _)| *v == api_version && *k == kind)
+        .map(|(_, _, index)| definition_at(*index))
+}
+
 /// Every served `(apiVersion, kind, definition name)` triple.
 pub fn roots() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
     ROOTS

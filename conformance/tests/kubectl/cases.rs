@@ -431,6 +431,16 @@ fn sig_cli_kubectl_client_update_demo_should_scale_a_replication_controller() {
         "jsonpath={.metadata.generation}",
     ]);
     assert_eq!(generation, "5");
+    // The controller's status writes are writes too: let them settle first.
+    c.wait_for("the RC status to settle", Duration::from_secs(30), || {
+        c.ok(&[
+            "get",
+            "rc",
+            "webapp-controller",
+            "-o",
+            "jsonpath={.status.observedGeneration}/{.status.replicas}/{.status.fullyLabeledReplicas}",
+        ]) == "5/2/2"
+    });
     let rv1 = c.ok(&[
         "get",
         "rc",
