@@ -1020,6 +1020,20 @@ mod tests {
             }
         }
 
+        /// Waits (up to 10 s) until no veth is left on the test bridge: the
+        /// kernel tears a removed namespace's interfaces down in the
+        /// background, so its veth may outlive `remove` briefly.
+        fn bridge_ports_drained(&self) -> String {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let ports = self.bridge_ports();
+                if ports.is_empty() || std::time::Instant::now() > deadline {
+                    return ports;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+
         /// Interfaces enslaved to the test bridge (the host ends of veths).
         fn bridge_ports(&self) -> String {
             let out = std::process::Command::new("ip")
@@ -1205,7 +1219,7 @@ mod tests {
         b.remove().unwrap();
         again.del("pod-b", b.net_path(), "eth0").await.unwrap();
         assert!(net.allocated().is_empty());
-        assert_eq!(net.bridge_ports(), "");
+        assert_eq!(net.bridge_ports_drained(), "");
         assert_eq!(net.nat_rules(), Vec::<String>::new());
         a.remove().unwrap();
     }
@@ -1242,7 +1256,7 @@ mod tests {
         }
         eprintln!("300 ADD/DEL cycles took {:?}", started.elapsed());
         assert_eq!(net.allocated(), Vec::<String>::new());
-        assert_eq!(net.bridge_ports(), "");
+        assert_eq!(net.bridge_ports_drained(), "");
         assert_eq!(net.nat_rules(), Vec::<String>::new());
         let root = net.dir.path().to_str().unwrap().to_owned();
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -1275,7 +1289,7 @@ mod tests {
             "{err}"
         );
         assert!(net.allocated().is_empty(), "address released");
-        assert_eq!(net.bridge_ports(), "");
+        assert_eq!(net.bridge_ports_drained(), "");
         assert_eq!(net.nat_rules(), Vec::<String>::new());
         assert!(net.cni.cached_container_ids().unwrap().is_empty());
         ns.remove().unwrap();
