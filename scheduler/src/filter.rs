@@ -2,9 +2,10 @@
 //! strings for the "0/N nodes are available: ..." message.
 //!
 //! They run in kube-scheduler's default order (NodeUnschedulable,
-//! TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit) and the
-//! first one that rejects a node decides its reasons, as upstream stops at
-//! the first failing plugin. Each rejection also says whether evicting
+//! TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit; then
+//! PodTopologySpread and InterPodAffinity, which need the whole cluster and
+//! live in their own modules) and the first one that rejects a node
+//! decides its reasons, as upstream stops at the first failing plugin. Each rejection also says whether evicting
 //! lower-priority pods could help (upstream's `Unschedulable`, here
 //! `resolvable`) or not (`UnschedulableAndUnresolvable`), which the
 //! preemption part of the message depends on.
@@ -130,13 +131,23 @@ pub fn effective_taints(node: &Node) -> Vec<Taint> {
 /// NodeUnschedulable: a cordoned node takes only pods that tolerate the
 /// `node.kubernetes.io/unschedulable:NoSchedule` taint.
 pub fn node_unschedulable(pod: &Pod, node: &Node) -> FilterResult {
-    let cordoned = node
-        .spec
+    unschedulable(pod, is_cordoned(node))
+}
+
+/// Whether `spec.unschedulable` is set.
+pub fn is_cordoned(node: &Node) -> bool {
+    node.spec
         .as_ref()
         .and_then(|s| s.unschedulable)
-        .unwrap_or(false);
+        .unwrap_or(false)
+}
+
+fn unschedulable(pod: &Pod, cordoned: bool) -> FilterResult {
+    if !cordoned {
+        return Ok(());
+    }
     let cordon = taint(TAINT_UNSCHEDULABLE, "NoSchedule");
-    if cordoned && !tolerations(pod).iter().any(|t| tolerates(t, &cordon)) {
+    if !tolerations(pod).iter().any(|t| tolerates(t, &cordon)) {
         return Err(Unfit::unresolvable(REASON_UNSCHEDULABLE));
     }
     Ok(())
@@ -145,8 +156,16 @@ pub fn node_unschedulable(pod: &Pod, node: &Node) -> FilterResult {
 /// TaintToleration: the first NoSchedule or NoExecute taint no toleration
 /// covers rejects the node.
 pub fn taint_toleration(pod: &Pod, node: &Node) -> FilterResult {
+    untolerated_taints(pod, &effective_taints(node))
+}
+
+/// The same against a node's effective taints, read once.
+pub fn untolerated_taints(pod: &Pod, taints: &[Taint]) -> FilterResult {
+    if taints.is_empty() {
+        return Ok(());
+    }
     let tolerations = tolerations(pod);
-    let untolerated = effective_taints(node).into_iter().find(|taint| {
+    let untolerated = taints.iter().find(|taint| {
         matches!(taint.effect.as_str(), "NoSchedule" | "NoExecute")
             && !tolerations.iter().any(|t| tolerates(t, taint))
     });
@@ -226,13 +245,15 @@ fn required_terms(pod: &Pod) -> Option<&[NodeSelectorTerm]> {
 /// NodeAffinity: every `nodeSelector` label matches, and (if the pod has
 /// required node affinity) at least one of its terms does.
 pub fn node_affinity(pod: &Pod, node: &Node) -> FilterResult {
+    let selector = spec_of(pod).and_then(|s| s.node_selector.as_ref());
+    let terms = required_terms(pod);
+    if selector.is_none() && terms.is_none() {
+        return Ok(());
+    }
     let empty = BTreeMap::new();
     let labels = node.metadata.labels.as_ref().unwrap_or(&empty);
-    let selector_ok = spec_of(pod)
-        .and_then(|s| s.node_selector.as_ref())
-        .is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)));
-    let affinity_ok =
-        required_terms(pod).is_none_or(|terms| terms.iter().any(|t| term_matches(t, node)));
+    let selector_ok = selector.is_none_or(|sel| sel.iter().all(|(k, v)| labels.get(k) == Some(v)));
+    let affinity_ok = terms.is_none_or(|terms| terms.iter().any(|t| term_matches(t, node)));
     if selector_ok && affinity_ok {
         Ok(())
     } else {
@@ -294,10 +315,9 @@ pub fn node_resources_fit(wanted: &PodInfo, info: &NodeInfo) -> FilterResult {
 
 /// All filters in upstream's order; the first rejection wins.
 pub fn run_filters(wanted: &PodInfo, info: &NodeInfo) -> FilterResult {
-    let node = info.node.as_ref();
-    node_unschedulable(wanted.pod, node)?;
-    taint_toleration(wanted.pod, node)?;
-    node_affinity(wanted.pod, node)?;
+    unschedulable(wanted.pod, info.unschedulable)?;
+    untolerated_taints(wanted.pod, &info.taints)?;
+    node_affinity(wanted.pod, &info.node)?;
     node_ports(wanted, info)?;
     node_resources_fit(wanted, info)
 }
@@ -551,7 +571,7 @@ pub(crate) mod tests {
         assert!(node_unschedulable(&wrong_effect, &n).is_err());
     }
 
-    fn labelled(name: &str, labels: &[(&str, &str)]) -> Node {
+    pub(crate) fn labelled(name: &str, labels: &[(&str, &str)]) -> Node {
         let mut n = node(name, &[]);
         n.metadata.labels = Some(
             labels
@@ -562,7 +582,7 @@ pub(crate) mod tests {
         n
     }
 
-    fn req(key: &str, op: &str, values: &[&str]) -> NodeSelectorRequirement {
+    pub(crate) fn req(key: &str, op: &str, values: &[&str]) -> NodeSelectorRequirement {
         NodeSelectorRequirement {
             key: key.into(),
             operator: op.into(),
@@ -570,7 +590,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn term(
+    pub(crate) fn term(
         exprs: Vec<NodeSelectorRequirement>,
         fields: Vec<NodeSelectorRequirement>,
     ) -> NodeSelectorTerm {
@@ -860,11 +880,9 @@ pub(crate) mod tests {
             ["node(s) were unschedulable"]
         );
         let mut info2 = info.clone();
-        Arc::make_mut(&mut info2.node)
-            .spec
-            .as_mut()
-            .unwrap()
-            .unschedulable = None;
+        let mut uncordoned = (*info.node).clone();
+        uncordoned.spec.as_mut().unwrap().unschedulable = None;
+        info2.set_node(Arc::new(uncordoned));
         assert_eq!(
             run_filters(&PodInfo::new(&p), &info2).unwrap_err().reasons,
             ["node(s) had untolerated taint {dedicated: gpu}"]

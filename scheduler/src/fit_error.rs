@@ -18,12 +18,12 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Pod;
 
-use crate::filter::{self, Unfit};
-use crate::node_info::{NodeInfo, PodInfo};
+use crate::algorithm::Decision;
+use crate::filter::Unfit;
+use crate::node_info::{NodeInfo, PlacedPod};
 
 pub const NOT_HELPFUL: &str = "Preemption is not helpful for scheduling";
 pub const NO_VICTIMS: &str = "No preemption victims found for incoming pod";
@@ -101,10 +101,11 @@ fn priority(pod: &Pod) -> i32 {
 /// The `preemption: ...` message for a pod every node rejected with
 /// `statuses`.
 pub fn preemption_message(
-    wanted: &PodInfo,
+    decision: &Decision,
     nodes: &[NodeInfo],
     statuses: &[(String, Unfit)],
 ) -> String {
+    let wanted = &decision.wanted;
     let spec = wanted.pod.spec.as_ref();
     if spec.and_then(|s| s.preemption_policy.as_deref()) == Some("Never") {
         return format!("preemption: {NOT_ELIGIBLE}");
@@ -117,14 +118,16 @@ pub fn preemption_message(
             let info = by_name.get(name.as_str());
             let after = match info {
                 Some(info) if unfit.resolvable => {
-                    let (victims, rest): (Vec<&Arc<Pod>>, Vec<&Arc<Pod>>) =
-                        info.pods.iter().partition(|p| priority(p) < own_priority);
+                    let victims: Vec<&PlacedPod> = info
+                        .pods
+                        .iter()
+                        .filter(|p| priority(&p.pod) < own_priority)
+                        .collect();
                     if victims.is_empty() {
                         Unfit::unresolvable(NO_VICTIMS)
                     } else {
-                        let without =
-                            NodeInfo::with_pods(info.node.clone(), rest.into_iter().cloned());
-                        filter::run_filters(wanted, &without)
+                        decision
+                            .filter_without(info, &victims)
                             .err()
                             .unwrap_or_else(|| unfit.clone())
                     }
@@ -146,7 +149,10 @@ pub fn preemption_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache::Cluster;
+    use crate::filter;
     use crate::filter::tests::{node, pod_requesting};
+    use std::sync::Arc;
 
     fn unfit(reasons: &[&str], resolvable: bool) -> Unfit {
         Unfit {
@@ -218,6 +224,14 @@ mod tests {
         );
     }
 
+    /// The preemption message with nodes a and b (1 CPU each), `pods_on_a`
+    /// on a.
+    fn preempt(p: &Pod, pods_on_a: Vec<Pod>, statuses: &[(String, Unfit)]) -> String {
+        let cluster = Cluster::from_nodes(infos(pods_on_a));
+        let decision = Decision::new(p, &cluster);
+        preemption_message(&decision, cluster.nodes(), statuses)
+    }
+
     fn infos(pods_on_a: Vec<Pod>) -> Vec<NodeInfo> {
         vec![
             NodeInfo::with_pods(
@@ -238,7 +252,7 @@ mod tests {
                 unfit(&[filter::REASON_NODE_AFFINITY], false),
             ),
         ];
-        let msg = preemption_message(&PodInfo::new(&p), &infos(vec![]), &statuses);
+        let msg = preempt(&p, vec![], &statuses);
         assert_eq!(
             msg,
             "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming \
@@ -269,7 +283,7 @@ mod tests {
             ("b".to_string(), unfit(&["Insufficient cpu"], true)),
         ];
         // Evicting `low` from a still leaves too little CPU.
-        let msg = preemption_message(&PodInfo::new(&p), &infos(vec![low.clone()]), &statuses);
+        let msg = preempt(&p, vec![low.clone()], &statuses);
         assert_eq!(
             msg,
             "preemption: 0/2 nodes are available: 1 Insufficient cpu, 1 No preemption victims \
@@ -277,7 +291,7 @@ mod tests {
         );
         // An equal-priority pod is no victim.
         p.spec.as_mut().unwrap().priority = Some(0);
-        let msg = preemption_message(&PodInfo::new(&p), &infos(vec![low]), &statuses);
+        let msg = preempt(&p, vec![low], &statuses);
         assert_eq!(
             msg,
             "preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
@@ -290,7 +304,7 @@ mod tests {
         p.spec.as_mut().unwrap().preemption_policy = Some("Never".into());
         let statuses = vec![("a".to_string(), unfit(&["Insufficient cpu"], true))];
         assert_eq!(
-            preemption_message(&PodInfo::new(&p), &infos(vec![]), &statuses),
+            preempt(&p, vec![], &statuses),
             "preemption: not eligible due to preemptionPolicy=Never."
         );
     }

@@ -1,26 +1,37 @@
 //! rkube's scheduler: the job of kube-scheduler. It assigns pending pods
 //! to nodes and nothing else.
 //!
-//! It is an ordinary API client: one watch of Nodes and one of Pods (kube-rs
-//! reflectors) feed an in-memory view of the cluster, pods are bound
-//! through `pods/binding`, failures are written to the pod's
-//! `PodScheduled` condition, and both outcomes are recorded as Events. So
-//! it runs in-process in `rkube server` (under leader election, wired by
-//! the binary) or as a process of its own, against any API server.
+//! It is an ordinary API client: watches of Nodes, Pods and Namespaces
+//! feed an in-memory view of the cluster, updated one event at a time,
+//! pods are bound through `pods/binding`, failures are written to the
+//! pod's `PodScheduled` condition, and both outcomes are recorded as
+//! Events. So it runs in-process in `rkube server` (under leader election,
+//! wired by the binary) or as a process of its own (`rkube scheduler`),
+//! against any API server.
+//!
+//! Decisions follow kube-scheduler v1.33's default profile: its filters in
+//! its order with its reason strings, its scores with their default
+//! weights and normalisations (ImageLocality aside), its adaptive number
+//! of nodes to look at, and its "0/N nodes are available" message.
 //!
 //! Layout:
 //!
 //! | module | owns |
 //! |---|---|
-//! | `quantity`, `resources`, `node_info` | reading quantities, pod requests (containers, init containers, sidecars, overhead), node allocatable, host ports; a node with its pods summed |
-//! | `filter` | the filters and upstream's reason strings |
-//! | `score` | least-allocated and owner spreading scores, the round-robin choice among ties |
+//! | `quantity`, `resources`, `node_info` | reading quantities, pod requests (containers, init containers, sidecars, overhead), node allocatable, host ports; a node with its pods, each read once, summed |
+//! | `selector` | label selectors, parsed once |
+//! | `filter` | the per-node filters (NodeUnschedulable, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit) and upstream's reason strings |
+//! | `topology_spread` | PodTopologySpread: constraints and system defaults, filter, score |
+//! | `interpod` | InterPodAffinity: terms, filter, score |
+//! | `score` | the weighted scores (resources, balanced allocation, node affinity, taints, and the two above), the round-robin choice among ties |
 //! | `fit_error` | the "0/N nodes are available: ..." message with its preemption part |
-//! | `algorithm` | one decision: pre-filter, filter, score, choose |
-//! | `cache` | assume-then-confirm: pods placed but not yet seen bound, and the cluster view counting each pod once |
-//! | `scheduler` | the IO: watches, queue and back-off, binding, status patches, events |
+//! | `algorithm` | one decision: pre-filter, what the cluster-wide filters count once, filter, score, choose |
+//! | `cache` | the cluster view kept up to date from watch events; assume-then-confirm for pods placed but not yet seen bound |
+//! | `queue` | the pending pods in upstream's queue order |
+//! | `scheduler` | the IO: watches, back-off, binding |
+//! | `reporting` | the IO of reporting: Events and the `PodScheduled` condition |
 //!
-//! Everything but `scheduler` is pure: no IO, no clocks.
+//! Everything but `scheduler` and `reporting` is pure: no IO, no clocks.
 //!
 //! What it must not do: touch a pod that already has `spec.nodeName`, or
 //! one whose `spec.schedulerName` names another scheduler; write anything
@@ -33,11 +44,18 @@ pub mod algorithm;
 pub mod cache;
 pub mod filter;
 pub mod fit_error;
+pub mod interpod;
 pub mod node_info;
 pub mod quantity;
+mod queue;
+mod reporting;
 pub mod resources;
 mod scheduler;
 pub mod score;
+pub mod selector;
+#[cfg(test)]
+mod testing;
+pub mod topology_spread;
 
 use std::time::Duration;
 

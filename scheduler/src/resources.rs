@@ -58,6 +58,16 @@ impl Amounts {
         }
     }
 
+    /// Takes back what `add` added.
+    pub fn sub(&mut self, other: &Amounts) {
+        self.milli_cpu -= other.milli_cpu;
+        self.memory -= other.memory;
+        self.ephemeral_storage -= other.ephemeral_storage;
+        for (name, v) in &other.scalar {
+            *self.scalar.entry(name.clone()).or_default() -= v;
+        }
+    }
+
     /// Each resource raised to at least `other`'s amount.
     pub fn max_with(&mut self, other: &Amounts) {
         self.milli_cpu = self.milli_cpu.max(other.milli_cpu);

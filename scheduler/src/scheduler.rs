@@ -1,94 +1,111 @@
-//! The IO half: watches, the queue of pending pods, binding, reporting.
+//! The IO half: watches, the loop deciding the queued pods, binding (what
+//! is reported about it is `reporting`'s).
 //!
-//! Two watches (Nodes, Pods) fill reflector stores and wake the loop. Each
-//! pass reads the pending pods from the pod store (level-triggered: after a
-//! restart whatever is pending is simply found again), orders them by
-//! priority then age, and schedules them one at a time against a view of
-//! the cluster built from the stores.
+//! Three watches (Nodes, Pods, Namespaces) send their events to the one
+//! loop, which owns everything: the cluster view (`cache::Cluster`, updated
+//! one event at a time), the queue of pending pods (priority, then age)
+//! and the waiting room of unschedulable ones. After a (re)list the view
+//! is replaced by what was listed, so a restarted scheduler (or a new
+//! leader) simply finds whatever is pending.
 //!
-//! Assume, then confirm: a pod is counted on its node from the moment this
-//! scheduler decides, before the binding request is sent, and stays counted
-//! until the pod store shows it bound (or gone). The next decision, made
-//! before the watch has caught up, therefore sees the room already taken,
-//! and two pods never both get the last free slot.
+//! Each pass decides the due pods one at a time, applying the events that
+//! arrived meanwhile before each decision. A placed pod is assumed onto
+//! its node at once and its `pods/binding` request runs in the background
+//! (a bounded number at a time); a failed binding drops the assumption and
+//! is reported. So decisions never wait for the API server, and two pods
+//! never both get the last free slot while the watch lags behind.
 //!
 //! A pod that fits nowhere gets `PodScheduled=False/Unschedulable` with the
 //! message and a `FailedScheduling` Warning Event, and waits: it is tried
 //! again once something that could make room happened (a node added or
 //! changed in a way that matters, a pod on a node deleted or finished, the
-//! pod's own spec changed), but not before its back-off (1 s doubling to
-//! 10 s by default) has passed, and in any case after
-//! `unschedulable_retry`. A status update of a pending pod (such as the
-//! condition written here) is no such change, so nothing loops.
+//! pod's own spec changed; for a pod with required pod affinity or
+//! DoNotSchedule spread constraints also a pod placed or relabelled), but
+//! not before its back-off (1 s doubling to 10 s by default) has passed,
+//! and in any case after `unschedulable_retry`. A status update of a
+//! pending pod (such as the condition written here) is no such change, so
+//! nothing loops.
 
-use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{self, AtomicU64};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{self, store::Writer, ObjectRef, Store};
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::{Binding, Namespace, Node, ObjectReference, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
 use kube::runtime::{watcher, WatchStreamExt};
-use kube::{Client, Resource, ResourceExt};
-use serde_json::json;
-use tokio::sync::Notify;
+use kube::{Client, ResourceExt};
+use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::algorithm;
-use crate::cache::{is_terminal, node_name, Assumptions};
-use crate::node_info::NodeInfo;
-use crate::{SchedulerOptions, DEFAULT_SCHEDULER_NAME};
+use crate::cache::{is_terminal, node_name, uid, Cluster};
+use crate::queue::Queue;
+use crate::reporting::Reporter;
+use crate::{topology_spread, SchedulerOptions, DEFAULT_SCHEDULER_NAME};
 
 const GATED_MESSAGE: &str = "Scheduling is blocked due to non-empty scheduling gates";
 
+/// Binding requests in flight at once.
+const BINDS_IN_FLIGHT: usize = 16;
+
 /// Runs the scheduler until the future is dropped; it does not end on its
-/// own (the watches retry with back-off). Needs to list and watch nodes
-/// and pods, create `pods/binding` and events, and patch `pods/status`.
+/// own (the watches retry with back-off). Needs to list and watch nodes,
+/// pods and namespaces, create `pods/binding` and events, and patch
+/// `pods/status`.
 pub async fn run(client: Client, opts: SchedulerOptions) {
-    let signals = Arc::new(Signals::default());
-    let (nodes, node_writer) = reflector::store::<Node>();
-    let (pods, pod_writer) = reflector::store::<Pod>();
+    let (changes_tx, changes) = mpsc::unbounded_channel();
     let _watches = AbortOnDrop(vec![
-        tokio::spawn(watch_nodes(
-            Api::all(client.clone()),
-            node_writer,
-            signals.clone(),
+        tokio::spawn(forward(
+            watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+            changes_tx.clone(),
+            Change::Node,
+            "node",
         )),
-        tokio::spawn(watch_pods(
-            Api::all(client.clone()),
-            pod_writer,
-            signals.clone(),
+        tokio::spawn(forward(
+            watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()),
+            changes_tx.clone(),
+            Change::Pod,
+            "pod",
+        )),
+        tokio::spawn(forward(
+            watcher(
+                Api::<Namespace>::all(client.clone()),
+                watcher::Config::default(),
+            ),
+            changes_tx,
+            Change::Namespace,
+            "namespace",
         )),
     ]);
-    if nodes.wait_until_ready().await.is_err() || pods.wait_until_ready().await.is_err() {
-        return;
-    }
-    tracing::info!(scheduler = %opts.scheduler_name, "scheduler started");
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: opts.scheduler_name.clone(),
-            instance: None,
-        },
-    );
-    Scheduler {
+    let reporter = Reporter::new(client.clone(), &opts.scheduler_name);
+    let (bound_tx, bound) = mpsc::unbounded_channel();
+    let mut scheduler = Scheduler {
         client,
         opts,
-        nodes,
-        pods,
-        signals,
-        recorder,
-        assumed: Assumptions::default(),
+        reporter,
+        changes,
+        bound_tx,
+        bound,
+        bind_slots: Arc::new(Semaphore::new(BINDS_IN_FLIGHT)),
+        cluster: Cluster::default(),
+        queue: Queue::default(),
         waiting: HashMap::new(),
+        relists: Relists::default(),
+        listed: [false; 3],
+        generation: 0,
+        placements: 0,
         turn: 0,
+        next_node: 0,
+        caught_up: false,
+    };
+    if !scheduler.wait_for_lists().await {
+        return;
     }
-    .run()
-    .await
+    tracing::info!(scheduler = %scheduler.opts.scheduler_name, "scheduler started");
+    scheduler.run().await
 }
 
 /// Aborts the watch tasks when `run` ends or is dropped.
@@ -102,125 +119,61 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// What the watches tell the loop.
+/// A watch event for the loop.
+enum Change {
+    Node(Box<watcher::Event<Node>>),
+    Pod(Box<watcher::Event<Pod>>),
+    Namespace(Box<watcher::Event<Namespace>>),
+}
+
+/// Sends a watch's events to the loop, retrying with back-off on errors.
+async fn forward<K, S>(
+    events: S,
+    to: UnboundedSender<Change>,
+    wrap: fn(Box<watcher::Event<K>>) -> Change,
+    what: &'static str,
+) where
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send,
+{
+    let mut events = events.default_backoff().boxed();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(event) => {
+                if to.send(wrap(Box::new(event))).is_err() {
+                    return;
+                }
+            }
+            Err(e) => tracing::warn!("scheduler: {what} watch: {e}"),
+        }
+    }
+}
+
+/// Objects received since a watch's `Init`, applied at its `InitDone`.
 #[derive(Default)]
-struct Signals {
-    wake: Notify,
-    /// Bumped on every change that could make an unschedulable pod fit.
-    generation: AtomicU64,
+struct Relists {
+    nodes: Option<Vec<Arc<Node>>>,
+    pods: Option<Vec<Arc<Pod>>>,
+    namespaces: Option<Vec<Namespace>>,
 }
 
-impl Signals {
-    fn changed(&self) {
-        self.generation.fetch_add(1, atomic::Ordering::SeqCst);
-        self.wake.notify_one();
-    }
-
-    fn work(&self) {
-        self.wake.notify_one();
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation.load(atomic::Ordering::SeqCst)
-    }
-}
-
-/// The parts of a Node the filters read; an update that leaves them alone
-/// (a heartbeat) cannot make a pod fit.
-fn node_signature(node: &Node) -> String {
-    let spec = node.spec.as_ref();
-    let status = node.status.as_ref();
-    let ready = status
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-        .map(|c| c.status.clone());
-    json!([
-        node.metadata.labels,
-        spec.and_then(|s| s.taints.as_ref()),
-        spec.and_then(|s| s.unschedulable),
-        status.and_then(|s| s.allocatable.as_ref()),
-        status.and_then(|s| s.capacity.as_ref()),
-        ready,
-    ])
-    .to_string()
-}
-
-async fn watch_nodes(api: Api<Node>, writer: Writer<Node>, signals: Arc<Signals>) {
-    let mut seen: HashMap<String, String> = HashMap::new();
-    let mut events = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .boxed();
-    while let Some(event) = events.next().await {
-        match event {
-            Ok(watcher::Event::Apply(node)) => {
-                let signature = node_signature(&node);
-                if seen.insert(node.name_any(), signature.clone()) != Some(signature) {
-                    signals.changed();
-                }
-            }
-            Ok(watcher::Event::Delete(node)) => {
-                seen.remove(&node.name_any());
-                signals.changed();
-            }
-            Ok(watcher::Event::Init) => seen.clear(),
-            Ok(watcher::Event::InitApply(node)) => {
-                seen.insert(node.name_any(), node_signature(&node));
-            }
-            // The store now holds the (re)listed nodes.
-            Ok(watcher::Event::InitDone) => signals.changed(),
-            Err(e) => tracing::warn!("scheduler: node watch: {e}"),
-        }
-    }
-}
-
-async fn watch_pods(api: Api<Pod>, writer: Writer<Pod>, signals: Arc<Signals>) {
-    // Bound pods by UID: their node and whether they still take room.
-    let mut bound: HashMap<String, (String, bool)> = HashMap::new();
-    let mut events = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .boxed();
-    while let Some(event) = events.next().await {
-        match event {
-            Ok(watcher::Event::Apply(pod)) => match node_name(&pod) {
-                Some(node) => {
-                    let now = (node.to_string(), !is_terminal(&pod));
-                    // A pod newly bound takes room, it frees none; one that
-                    // finished or moved does.
-                    match bound.insert(pod.uid().unwrap_or_default(), now.clone()) {
-                        Some(before) if before != now && before.1 => signals.changed(),
-                        _ => {}
-                    }
-                }
-                None => signals.work(),
-            },
-            Ok(watcher::Event::Delete(pod)) => match bound.remove(&pod.uid().unwrap_or_default()) {
-                Some((_, true)) => signals.changed(),
-                _ => signals.work(),
-            },
-            Ok(watcher::Event::Init) => bound.clear(),
-            Ok(watcher::Event::InitApply(pod)) => {
-                if let Some(node) = node_name(&pod) {
-                    bound.insert(
-                        pod.uid().unwrap_or_default(),
-                        (node.to_string(), !is_terminal(&pod)),
-                    );
-                }
-            }
-            Ok(watcher::Event::InitDone) => signals.changed(),
-            Err(e) => tracing::warn!("scheduler: pod watch: {e}"),
-        }
-    }
+/// The result of a binding request made in the background.
+struct Bound {
+    pod: Arc<Pod>,
+    node: String,
+    /// The cluster's generation when the pod was placed.
+    generation: u64,
+    result: Result<(), kube::Error>,
 }
 
 /// An unschedulable pod waiting to be tried again.
 struct Waiting {
     failures: u32,
-    /// `Signals::generation` when it was last tried.
+    /// `Scheduler::generation` when it was last tried.
     generation: u64,
-    /// Its spec then; a changed spec may fit now.
-    spec: String,
+    /// `Scheduler::placements` then, if placements can help it.
+    placements: Option<u64>,
+    /// The pod as tried; a changed spec may fit now.
+    tried: Arc<Pod>,
     /// Earliest retry once something changed.
     retry_at: Instant,
     /// Retry even if nothing changed.
@@ -230,48 +183,72 @@ struct Waiting {
 struct Scheduler {
     client: Client,
     opts: SchedulerOptions,
-    nodes: Store<Node>,
-    pods: Store<Pod>,
-    signals: Arc<Signals>,
-    recorder: Recorder,
-    assumed: Assumptions,
+    reporter: Reporter,
+    changes: UnboundedReceiver<Change>,
+    bound_tx: UnboundedSender<Bound>,
+    bound: UnboundedReceiver<Bound>,
+    bind_slots: Arc<Semaphore>,
+    cluster: Cluster,
+    queue: Queue,
     waiting: HashMap<String, Waiting>,
-    /// Tie-break counter for `algorithm::schedule`.
+    relists: Relists,
+    /// Whether nodes, pods and namespaces have been listed once.
+    listed: [bool; 3],
+    /// Bumped on every change that could make room for a waiting pod.
+    generation: u64,
+    /// Bumped whenever a pod is placed somewhere or relabelled.
+    placements: u64,
+    /// Tie-break counter for `algorithm::schedule_from`.
     turn: usize,
-}
-
-fn uid(pod: &Pod) -> String {
-    pod.metadata.uid.clone().unwrap_or_default()
-}
-
-fn spec_signature(pod: &Pod) -> String {
-    serde_json::to_string(&pod.spec).unwrap_or_default()
-}
-
-fn priority(pod: &Pod) -> i32 {
-    pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0)
-}
-
-/// Higher priority first, then older first, then by name.
-fn queue_order(a: &Arc<Pod>, b: &Arc<Pod>) -> Ordering {
-    priority(b)
-        .cmp(&priority(a))
-        .then_with(|| {
-            let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
-            created(a).cmp(&created(b))
-        })
-        .then_with(|| a.namespace().cmp(&b.namespace()))
-        .then_with(|| a.name_any().cmp(&b.name_any()))
+    /// Where the next decision starts filtering.
+    next_node: usize,
+    /// Whether events were applied during the current pass.
+    caught_up: bool,
 }
 
 fn earliest(a: Option<Instant>, b: Instant) -> Option<Instant> {
     Some(a.map_or(b, |a| a.min(b)))
 }
 
+/// Whether pods placed elsewhere can make `pod` fit: required pod
+/// affinity, or DoNotSchedule spreading.
+fn placements_can_help(pod: &Pod) -> bool {
+    let affinity = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.affinity.as_ref())
+        .and_then(|a| a.pod_affinity.as_ref())
+        .and_then(|a| {
+            a.required_during_scheduling_ignored_during_execution
+                .as_ref()
+        })
+        .is_some_and(|t| !t.is_empty());
+    affinity || !topology_spread::constraints(pod, topology_spread::DO_NOT_SCHEDULE).is_empty()
+}
+
+fn same_spec(a: &Arc<Pod>, b: &Arc<Pod>) -> bool {
+    Arc::ptr_eq(a, b) || a.spec == b.spec
+}
+
 impl Scheduler {
+    /// Applies events until every watch has listed once; false if the
+    /// watches ended.
+    async fn wait_for_lists(&mut self) -> bool {
+        while !self.listed.iter().all(|l| *l) {
+            match self.changes.recv().await {
+                Some(change) => self.apply(change),
+                None => return false,
+            }
+        }
+        true
+    }
+
     async fn run(mut self) {
         loop {
             let wake_at = self.pass().await;
+            if self.caught_up {
+                continue;
+            }
             let timer = async {
                 match wake_at {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -279,7 +256,8 @@ impl Scheduler {
                 }
             };
             tokio::select! {
-                _ = self.signals.wake.notified() => {}
+                Some(change) = self.changes.recv() => self.apply(change),
+                Some(bound) = self.bound.recv() => self.finish_binding(bound).await,
                 _ = timer => {}
             }
         }
@@ -301,32 +279,165 @@ impl Scheduler {
             && !is_terminal(pod)
     }
 
-    /// The cluster as the next decision sees it.
-    fn snapshot(&self) -> Vec<NodeInfo> {
-        self.assumed.snapshot(self.nodes.state(), self.pods.state())
+    /// Applies the events and binding results that arrived, without
+    /// waiting for more.
+    async fn catch_up(&mut self) {
+        while let Ok(change) = self.changes.try_recv() {
+            self.apply(change);
+            self.caught_up = true;
+        }
+        while let Ok(bound) = self.bound.try_recv() {
+            self.finish_binding(bound).await;
+            self.caught_up = true;
+        }
+    }
+
+    fn apply(&mut self, change: Change) {
+        match change {
+            Change::Node(event) => self.apply_node(*event),
+            Change::Pod(event) => self.apply_pod(*event),
+            Change::Namespace(event) => self.apply_namespace(*event),
+        }
+    }
+
+    fn apply_node(&mut self, event: watcher::Event<Node>) {
+        match event {
+            watcher::Event::Apply(node) => {
+                if self.cluster.set_node(Arc::new(node)) {
+                    self.generation += 1;
+                }
+            }
+            watcher::Event::Delete(node) => {
+                self.cluster.remove_node(&node.name_any());
+                self.generation += 1;
+            }
+            watcher::Event::Init => self.relists.nodes = Some(Vec::new()),
+            watcher::Event::InitApply(node) => {
+                self.relists
+                    .nodes
+                    .get_or_insert_with(Vec::new)
+                    .push(Arc::new(node));
+            }
+            watcher::Event::InitDone => {
+                let nodes = self.relists.nodes.take().unwrap_or_default();
+                self.cluster.replace_nodes(nodes);
+                self.listed[0] = true;
+                self.generation += 1;
+            }
+        }
+    }
+
+    fn track_pending(&mut self, pod: &Arc<Pod>) {
+        if self.is_pending(pod) {
+            self.queue.insert(pod.clone());
+        } else {
+            self.queue.remove(uid(pod));
+        }
+    }
+
+    fn apply_pod(&mut self, event: watcher::Event<Pod>) {
+        match event {
+            watcher::Event::Apply(pod) => {
+                let pod = Arc::new(pod);
+                self.track_pending(&pod);
+                let effect = self.cluster.set_pod(pod);
+                if effect.freed {
+                    self.generation += 1;
+                }
+                if effect.placed {
+                    self.placements += 1;
+                }
+            }
+            watcher::Event::Delete(pod) => {
+                self.queue.remove(uid(&pod));
+                if self.cluster.remove_pod(&pod).freed {
+                    self.generation += 1;
+                }
+            }
+            watcher::Event::Init => self.relists.pods = Some(Vec::new()),
+            watcher::Event::InitApply(pod) => {
+                self.relists
+                    .pods
+                    .get_or_insert_with(Vec::new)
+                    .push(Arc::new(pod));
+            }
+            watcher::Event::InitDone => {
+                let pods = self.relists.pods.take().unwrap_or_default();
+                self.queue.clear();
+                for pod in &pods {
+                    self.track_pending(pod);
+                }
+                self.cluster.replace_pods(&pods);
+                self.listed[1] = true;
+                self.generation += 1;
+                self.placements += 1;
+            }
+        }
+    }
+
+    fn apply_namespace(&mut self, event: watcher::Event<Namespace>) {
+        let namespaces = &mut self.cluster.namespaces;
+        match event {
+            watcher::Event::Apply(ns) => {
+                namespaces.set(&ns.name_any(), ns.metadata.labels.unwrap_or_default());
+                // A namespace's labels decide which pods affinity terms
+                // with a namespace selector see.
+                self.placements += 1;
+            }
+            watcher::Event::Delete(ns) => namespaces.remove(&ns.name_any()),
+            watcher::Event::Init => self.relists.namespaces = Some(Vec::new()),
+            watcher::Event::InitApply(ns) => {
+                self.relists
+                    .namespaces
+                    .get_or_insert_with(Vec::new)
+                    .push(ns);
+            }
+            watcher::Event::InitDone => {
+                namespaces.clear();
+                for ns in self.relists.namespaces.take().unwrap_or_default() {
+                    namespaces.set(&ns.name_any(), ns.metadata.labels.unwrap_or_default());
+                }
+                self.listed[2] = true;
+                self.placements += 1;
+            }
+        }
+    }
+
+    /// Whether a waiting pod is due now; if not, when it will be.
+    fn due(&self, pod: &Arc<Pod>) -> Result<(), Instant> {
+        let Some(w) = self.waiting.get(uid(pod)) else {
+            return Ok(());
+        };
+        let changed = self.generation > w.generation
+            || w.placements.is_some_and(|p| self.placements > p)
+            || !same_spec(&w.tried, pod);
+        let due = if changed { w.retry_at } else { w.flush_at };
+        if Instant::now() < due {
+            Err(due)
+        } else {
+            Ok(())
+        }
     }
 
     /// Tries every pending pod that is due; returns when the next waiting
     /// one becomes due without any change.
     async fn pass(&mut self) -> Option<Instant> {
-        let pods = &self.pods;
-        self.assumed
-            .confirm(|ns, name| pods.get(&ObjectRef::new(name).within(ns)));
-        let mut pending: Vec<Arc<Pod>> = self
-            .pods
-            .state()
-            .into_iter()
-            .filter(|p| self.is_pending(p))
-            .collect();
-        pending.sort_by(queue_order);
-        let live: HashSet<String> = pending.iter().map(|p| uid(p)).collect();
-        self.waiting.retain(|uid, _| live.contains(uid));
+        self.catch_up().await;
+        let live: Vec<Arc<Pod>> = self.queue.pods();
+        self.waiting.retain(|uid, _| self.queue.get(uid).is_some());
+        // What arrives from here on may concern pods this pass has passed
+        // already (or new ones): if anything does, another pass follows.
+        self.caught_up = false;
 
         let mut wake_at = None;
-        let mut view: Option<(u64, Vec<NodeInfo>)> = None;
-        for pod in pending {
+        for pod in live {
+            self.catch_up().await;
             let pod_uid = uid(&pod);
-            if self.assumed.contains(&pod_uid) {
+            // Bound, deleted or replaced meanwhile, or already placed.
+            let Some(pod) = self.queue.get(pod_uid).cloned() else {
+                continue;
+            };
+            if self.cluster.is_assumed(pod_uid) {
                 continue;
             }
             if pod
@@ -335,79 +446,94 @@ impl Scheduler {
                 .and_then(|s| s.scheduling_gates.as_ref())
                 .is_some_and(|g| !g.is_empty())
             {
-                self.set_condition(&pod, "SchedulingGated", GATED_MESSAGE)
+                self.reporter
+                    .set_condition(&pod, "SchedulingGated", GATED_MESSAGE)
                     .await;
                 continue;
             }
-            let generation = self.signals.generation();
-            if let Some(w) = self.waiting.get(&pod_uid) {
-                let changed = generation > w.generation || spec_signature(&pod) != w.spec;
-                let due = if changed { w.retry_at } else { w.flush_at };
-                if Instant::now() < due {
-                    wake_at = earliest(wake_at, due);
-                    continue;
-                }
+            if let Err(due) = self.due(&pod) {
+                wake_at = earliest(wake_at, due);
+                continue;
             }
-            if view.as_ref().is_none_or(|(g, _)| *g != generation) {
-                view = Some((generation, self.snapshot()));
-            }
-            let (_, infos) = view.as_mut().expect("just built");
-            match algorithm::schedule(&pod, infos, &mut self.turn) {
+            let generation = self.generation;
+            let placed =
+                algorithm::schedule_from(&pod, &self.cluster, &mut self.turn, &mut self.next_node);
+            match placed {
                 Ok(node) => {
-                    let as_bound = self.assumed.assume(&pod, &node);
-                    if let Some(info) = infos.iter_mut().find(|n| n.name() == node) {
-                        info.add_pod(as_bound);
-                    }
-                    if let Err(e) = self.bind(&pod, &node).await {
-                        self.assumed.forget(&pod_uid);
-                        view = None;
-                        let gone = matches!(&e, kube::Error::Api(s) if s.is_conflict() || s.is_not_found());
-                        if gone {
-                            // Bound by someone else or deleted: the watch
-                            // will show it.
-                            tracing::debug!(pod = %pod.name_any(), "binding refused: {e}");
-                            continue;
-                        }
-                        tracing::warn!(pod = %pod.name_any(), node = %node, "binding failed: {e}");
-                        let message = format!("running Bind plugin \"DefaultBinder\": {e}");
-                        wake_at = earliest(wake_at, self.wait(&pod, generation));
-                        self.report_failure(&pod, "SchedulerError", &message).await;
-                        continue;
-                    }
-                    self.waiting.remove(&pod_uid);
-                    tracing::info!(
-                        pod = %format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any()),
-                        node = %node,
-                        "scheduled"
-                    );
-                    self.event(
-                        &pod,
-                        EventType::Normal,
-                        "Scheduled",
-                        "Binding",
-                        format!(
-                            "Successfully assigned {}/{} to {node}",
-                            pod.namespace().unwrap_or_default(),
-                            pod.name_any()
-                        ),
-                    );
+                    self.cluster.assume(&pod, &node);
+                    self.placements += 1;
+                    self.start_binding(pod, node, generation).await;
                 }
                 Err(failure) => {
                     let message = failure.to_string();
                     tracing::debug!(pod = %pod.name_any(), "unschedulable: {message}");
                     wake_at = earliest(wake_at, self.wait(&pod, generation));
-                    self.report_failure(&pod, "Unschedulable", &message).await;
+                    self.reporter.failed(&pod, "Unschedulable", &message).await;
                 }
             }
         }
         wake_at
     }
 
+    /// Sends the binding in the background; waits only for a free slot.
+    async fn start_binding(&mut self, pod: Arc<Pod>, node: String, generation: u64) {
+        let slot = self
+            .bind_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        let client = self.client.clone();
+        let done = self.bound_tx.clone();
+        tokio::spawn(async move {
+            let result = bind(client, &pod, &node).await;
+            drop(slot);
+            let _ = done.send(Bound {
+                pod,
+                node,
+                generation,
+                result,
+            });
+        });
+    }
+
+    async fn finish_binding(&mut self, bound: Bound) {
+        let Bound {
+            pod,
+            node,
+            generation,
+            result,
+        } = bound;
+        let pod_uid = uid(&pod).to_string();
+        match result {
+            Ok(()) => {
+                self.waiting.remove(&pod_uid);
+                let namespace = pod.namespace().unwrap_or_default();
+                tracing::info!(pod = %format!("{namespace}/{}", pod.name_any()), node = %node, "scheduled");
+                self.reporter.scheduled(&pod, &node);
+            }
+            Err(e) => {
+                self.cluster.forget(&pod_uid);
+                let gone = matches!(&e, kube::Error::Api(s) if s.is_conflict() || s.is_not_found());
+                if gone {
+                    // Bound by someone else or deleted: the watch will
+                    // show it.
+                    tracing::debug!(pod = %pod.name_any(), "binding refused: {e}");
+                    return;
+                }
+                tracing::warn!(pod = %pod.name_any(), node = %node, "binding failed: {e}");
+                let message = format!("running Bind plugin \"DefaultBinder\": {e}");
+                self.wait(&pod, generation);
+                self.reporter.failed(&pod, "SchedulerError", &message).await;
+            }
+        }
+    }
+
     /// Puts `pod` in the waiting room after a failed attempt made when the
     /// cluster was at `generation`; returns when it is due regardless.
-    fn wait(&mut self, pod: &Pod, generation: u64) -> Instant {
+    fn wait(&mut self, pod: &Arc<Pod>, generation: u64) -> Instant {
         let now = Instant::now();
-        let failures = self.waiting.get(&uid(pod)).map_or(0, |w| w.failures) + 1;
+        let failures = self.waiting.get(uid(pod)).map_or(0, |w| w.failures) + 1;
         let backoff = self
             .opts
             .initial_backoff
@@ -415,111 +541,43 @@ impl Scheduler {
             .min(self.opts.max_backoff);
         let flush_at = now + self.opts.unschedulable_retry.max(backoff);
         self.waiting.insert(
-            uid(pod),
+            uid(pod).to_string(),
             Waiting {
                 failures,
                 generation,
-                spec: spec_signature(pod),
+                placements: placements_can_help(pod).then_some(self.placements),
+                tried: pod.clone(),
                 retry_at: now + backoff,
                 flush_at,
             },
         );
         flush_at
     }
+}
 
-    async fn bind(&self, pod: &Pod, node: &str) -> Result<(), kube::Error> {
-        let namespace = pod.namespace().unwrap_or_default();
-        let binding = Binding {
-            metadata: ObjectMeta {
-                name: Some(pod.name_any()),
-                namespace: Some(namespace.clone()),
-                uid: pod.metadata.uid.clone(),
-                ..Default::default()
-            },
-            target: ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Node".into()),
-                name: Some(node.into()),
-                ..Default::default()
-            },
-        };
-        Api::<Pod>::namespaced(self.client.clone(), &namespace)
-            .create_subresource::<_, serde_json::Value>(
-                "binding",
-                &pod.name_any(),
-                &PostParams::default(),
-                &binding,
-            )
-            .await
-            .map(drop)
-    }
-
-    async fn report_failure(&self, pod: &Pod, reason: &str, message: &str) {
-        self.set_condition(pod, reason, message).await;
-        self.event(
-            pod,
-            EventType::Warning,
-            "FailedScheduling",
-            "Scheduling",
-            message.to_string(),
-        );
-    }
-
-    /// Sets `PodScheduled=False` with `reason` and `message`, unless the
-    /// pod shows exactly that already.
-    async fn set_condition(&self, pod: &Pod, reason: &str, message: &str) {
-        let current = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.type_ == "PodScheduled"));
-        if current.is_some_and(|c| {
-            c.status == "False"
-                && c.reason.as_deref() == Some(reason)
-                && c.message.as_deref() == Some(message)
-        }) {
-            return;
-        }
-        let since = current
-            .filter(|c| c.status == "False")
-            .and_then(|c| c.last_transition_time.clone())
-            .unwrap_or_else(|| Time(k8s_openapi::jiff::Timestamp::now()));
-        let patch = json!({"status": {"conditions": [{
-            "type": "PodScheduled",
-            "status": "False",
-            "reason": reason,
-            "message": message,
-            "lastProbeTime": null,
-            "lastTransitionTime": since,
-        }]}});
-        let api = Api::<Pod>::namespaced(self.client.clone(), &pod.namespace().unwrap_or_default());
-        if let Err(e) = api
-            .patch_status(
-                &pod.name_any(),
-                &PatchParams::default(),
-                &Patch::Strategic(patch),
-            )
-            .await
-        {
-            tracing::debug!(pod = %pod.name_any(), "cannot set PodScheduled: {e}");
-        }
-    }
-
-    /// Records an Event about `pod` without holding up scheduling.
-    fn event(&self, pod: &Pod, type_: EventType, reason: &str, action: &str, note: String) {
-        let recorder = self.recorder.clone();
-        let reference = pod.object_ref(&());
-        let event = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
-        };
-        tokio::spawn(async move {
-            if let Err(e) = recorder.publish(&event, &reference).await {
-                tracing::debug!("cannot record event: {e}");
-            }
-        });
-    }
+async fn bind(client: Client, pod: &Pod, node: &str) -> Result<(), kube::Error> {
+    let namespace = pod.namespace().unwrap_or_default();
+    let binding = Binding {
+        metadata: ObjectMeta {
+            name: Some(pod.name_any()),
+            namespace: Some(namespace.clone()),
+            uid: pod.metadata.uid.clone(),
+            ..Default::default()
+        },
+        target: ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(node.into()),
+            ..Default::default()
+        },
+    };
+    Api::<Pod>::namespaced(client, &namespace)
+        .create_subresource::<_, serde_json::Value>(
+            "binding",
+            &pod.name_any(),
+            &PostParams::default(),
+            &binding,
+        )
+        .await
+        .map(drop)
 }

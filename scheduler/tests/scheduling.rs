@@ -8,11 +8,12 @@ use std::future::Future;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
-    Container, Event, Namespace, Node, NodeCondition, NodeSpec, NodeStatus, Pod, PodSpec,
-    ReplicationController, ReplicationControllerSpec, ResourceRequirements, Taint, Toleration,
+    Affinity, Container, Event, Namespace, Node, NodeCondition, NodeSpec, NodeStatus, Pod,
+    PodAffinity, PodAffinityTerm, PodAntiAffinity, PodSpec, ReplicationController,
+    ReplicationControllerSpec, ResourceRequirements, Taint, Toleration, TopologySpreadConstraint,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, ResourceExt};
@@ -516,4 +517,164 @@ async fn a_cordoned_node_gets_no_new_pods() {
         .await
         .expect("uncordon");
     assert_eq!(cluster.bound_node("pinned").await, "cordoned");
+}
+
+fn anti_affine(name: &str) -> Pod {
+    let mut p = pod(name, "100m");
+    p.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+    with_spec(p, |s| {
+        s.affinity = Some(Affinity {
+            pod_anti_affinity: Some(PodAntiAffinity {
+                required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+                    label_selector: Some(LabelSelector {
+                        match_labels: Some([("app".to_string(), "web".to_string())].into()),
+                        ..Default::default()
+                    }),
+                    topology_key: "kubernetes.io/hostname".into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_affinity_keeps_replicas_apart_until_a_node_joins() {
+    let mut cluster = Cluster::start().await;
+    cluster.add_node(node("node-a", "4")).await;
+    cluster.add_node(node("node-b", "4")).await;
+    cluster.start_scheduler();
+    for i in 0..3 {
+        cluster.add_pod(anti_affine(&format!("web-{i}"))).await;
+    }
+    // Decided in creation order: the first two take one node each.
+    let a = cluster.bound_node("web-0").await;
+    let b = cluster.bound_node("web-1").await;
+    assert_ne!(a, b);
+    let (_, message) = cluster.unschedulable("web-2").await;
+    assert_eq!(
+        message,
+        "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules. preemption: \
+         0/2 nodes are available: 2 No preemption victims found for incoming pod."
+    );
+    cluster.add_node(node("node-c", "4")).await;
+    assert_eq!(cluster.bound_node("web-2").await, "node-c");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_with_affinity_waits_for_its_partner_in_a_selected_namespace() {
+    let mut cluster = Cluster::start().await;
+    cluster.add_node(node("node-a", "4")).await;
+    cluster.add_node(node("node-b", "4")).await;
+    let namespaces: Api<Namespace> = Api::all(cluster.client.clone());
+    namespaces
+        .create(
+            &PostParams::default(),
+            &Namespace {
+                metadata: ObjectMeta {
+                    name: Some("prod".into()),
+                    labels: Some([("env".to_string(), "prod".to_string())].into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create namespace");
+    cluster.start_scheduler();
+
+    let mut web = pod("web", "100m");
+    web.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+    let web = with_spec(web, |s| {
+        s.affinity = Some(Affinity {
+            pod_affinity: Some(PodAffinity {
+                required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+                    label_selector: Some(LabelSelector {
+                        match_labels: Some([("app".to_string(), "db".to_string())].into()),
+                        ..Default::default()
+                    }),
+                    namespace_selector: Some(LabelSelector {
+                        match_labels: Some([("env".to_string(), "prod".to_string())].into()),
+                        ..Default::default()
+                    }),
+                    topology_key: "kubernetes.io/hostname".into(),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    });
+    cluster.add_pod(web).await;
+    let (_, message) = cluster.unschedulable("web").await;
+    assert_eq!(
+        message,
+        "0/2 nodes are available: 2 node(s) didn't match pod affinity rules. preemption: 0/2 \
+         nodes are available: 2 Preemption is not helpful for scheduling."
+    );
+
+    // Its partner, pinned to node-b in the selected namespace: placing it
+    // is a change that lets the waiting pod in, next to it.
+    let mut db = with_spec(pod("db", "100m"), |s| {
+        s.node_selector =
+            Some([("kubernetes.io/hostname".to_string(), "node-b".to_string())].into())
+    });
+    db.metadata.namespace = Some("prod".into());
+    db.metadata.labels = Some([("app".to_string(), "db".to_string())].into());
+    Api::<Pod>::namespaced(cluster.client.clone(), "prod")
+        .create(&PostParams::default(), &db)
+        .await
+        .expect("create db");
+    assert_eq!(cluster.bound_node("web").await, "node-b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topology_spread_constraints_hold_per_zone() {
+    let mut cluster = Cluster::start().await;
+    let zone = "topology.kubernetes.io/zone";
+    cluster
+        .add_node(labelled(node("a-1", "4"), zone, "a"))
+        .await;
+    cluster
+        .add_node(labelled(node("a-2", "4"), zone, "a"))
+        .await;
+    cluster
+        .add_node(labelled(node("b-1", "1"), zone, "b"))
+        .await;
+    cluster.start_scheduler();
+    let spread = |name: &str, cpu: &str| {
+        let mut p = pod(name, cpu);
+        p.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+        with_spec(p, |s| {
+            s.topology_spread_constraints = Some(vec![TopologySpreadConstraint {
+                label_selector: Some(LabelSelector {
+                    match_labels: Some([("app".to_string(), "web".to_string())].into()),
+                    ..Default::default()
+                }),
+                max_skew: 1,
+                topology_key: zone.into(),
+                when_unsatisfiable: "DoNotSchedule".into(),
+                ..Default::default()
+            }])
+        })
+    };
+    // One by one, so each decision sees the one before: the zones take
+    // turns.
+    for (i, want) in ["a", "b", "a"].iter().enumerate() {
+        let name = format!("web-{i}");
+        cluster.add_pod(spread(&name, "400m")).await;
+        let node = cluster.bound_node(&name).await;
+        assert!(node.starts_with(want), "{name} on {node}");
+    }
+    // Zone b is full now, and a third pod in zone a would skew by 2.
+    cluster.add_pod(spread("web-3", "800m")).await;
+    let (_, message) = cluster.unschedulable("web-3").await;
+    assert_eq!(
+        message,
+        "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't match pod topology \
+         spread constraints. preemption: 0/3 nodes are available: 3 No preemption victims \
+         found for incoming pod."
+    );
 }

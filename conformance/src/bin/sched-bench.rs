@@ -5,11 +5,21 @@
 //! few concurrent clients can, and reports pods bound per second and the
 //! create→bound latency (as a watch sees `spec.nodeName` set).
 //! `RKUBE_BIN=target/release/rkube` measures a release build.
+//!
+//! `--backlog` measures the scheduler alone: the server runs without its
+//! scheduler (`--disable-scheduler`) while the nodes and all the pods are
+//! created, then `rkube scheduler` is started as a process of its own and
+//! the time from its start until every pod is bound is reported (the
+//! latencies are then from the scheduler's start, not the pod's creation).
+//!
+//! Flags: `--nodes` (1000), `--pods` (10000), `--clients` (8 concurrent
+//! creates), `--backlog`.
 
 use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use conformance::Cluster;
+use conformance::{rkube_binary, Cluster};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, PostParams};
@@ -46,6 +56,16 @@ fn pod(i: usize) -> Pod {
     .expect("pod")
 }
 
+/// `rkube scheduler`, killed when dropped.
+struct SchedulerProcess(Child);
+
+impl Drop for SchedulerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn quantile(sorted: &[Duration], q: f64) -> Duration {
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
@@ -55,7 +75,12 @@ fn main() {
     let nodes = arg("--nodes", 1000);
     let pods = arg("--pods", 10_000);
     let clients = arg("--clients", 8);
-    let cluster = Cluster::start_with(&["--disable-controller-manager"]);
+    let backlog = std::env::args().any(|a| a == "--backlog");
+    let cluster = if backlog {
+        Cluster::start_with(&["--disable-controller-manager", "--disable-scheduler"])
+    } else {
+        Cluster::start_with(&["--disable-controller-manager"])
+    };
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -107,6 +132,22 @@ fn main() {
             .collect()
             .await;
         let created_all = begin.elapsed();
+        let mut _scheduler = None;
+        let mut scheduler_started = None;
+        if backlog {
+            let log = std::fs::File::create(cluster.data_dir.path().join("scheduler.log"))
+                .expect("scheduler log");
+            scheduler_started = Some(Instant::now());
+            let child = Command::new(rkube_binary())
+                .arg("scheduler")
+                .arg("--kubeconfig")
+                .arg(&cluster.kubeconfig)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("start rkube scheduler");
+            _scheduler = Some(SchedulerProcess(child));
+        }
         let mut bound: HashMap<String, Instant> = HashMap::new();
         let deadline = Instant::now() + Duration::from_secs(600);
         while bound.len() < pods {
@@ -123,13 +164,17 @@ fn main() {
         }
         let last = bound.values().max().copied().expect("some");
         let first_create = created_at.values().min().copied().expect("some");
-        let span = last - first_create;
+        let from = scheduler_started.unwrap_or(first_create);
+        let span = last - from;
         let mut lat: Vec<Duration> = created_at
             .iter()
-            .map(|(n, c)| bound[n].saturating_duration_since(*c))
+            .map(|(n, c)| bound[n].saturating_duration_since(scheduler_started.unwrap_or(*c)))
             .collect();
         lat.sort();
         println!("nodes: {nodes}, pods: {pods}, create clients: {clients}");
+        if backlog {
+            println!("backlog: pods created before `rkube scheduler` started");
+        }
         println!(
             "created all pods in {:.1} s; all bound after {:.1} s: {:.0} pods/s",
             created_all.as_secs_f64(),
@@ -137,7 +182,8 @@ fn main() {
             pods as f64 / span.as_secs_f64()
         );
         println!(
-            "create→bound p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+            "{}→bound p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
+            if backlog { "scheduler start" } else { "create" },
             quantile(&lat, 0.5).as_secs_f64() * 1000.0,
             quantile(&lat, 0.99).as_secs_f64() * 1000.0,
             quantile(&lat, 1.0).as_secs_f64() * 1000.0
