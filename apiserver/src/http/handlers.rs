@@ -248,7 +248,12 @@ pub async fn handle(
             Method::POST => {
                 let obj = negotiate::decode_body(headers, &body)?;
                 let (out, warnings) = registry
-                    .create(strategy.as_ref(), ns, obj, &write_options(query, headers, &body)?)
+                    .create(
+                        strategy.as_ref(),
+                        ns,
+                        obj,
+                        &write_options(query, headers, &body)?,
+                    )
                     .await?;
                 Ok(with_warnings(
                     negotiate::object_response(201, &form, kind, &out),
@@ -516,7 +521,7 @@ async fn patch(
                 name,
                 part,
                 config,
-                &write_options(query, headers, &body)?,
+                &write_options(query, headers, body)?,
             )
             .await?;
         let code = if created { 201 } else { 200 };
@@ -535,7 +540,7 @@ async fn patch(
             name,
             part,
             (pt, &patch_body),
-            &write_options(query, headers, &body)?,
+            &write_options(query, headers, body)?,
         )
         .await?;
     Ok(with_warnings(
