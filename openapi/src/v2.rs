@@ -1,62 +1,104 @@
-//! The OpenAPI v2 document at `/openapi/v2`. kubectl downloads it before
-//! client-side validation and accepts a document without definitions (it
-//! then skips client-side schema checks for those kinds and relies on
-//! server-side field validation, advertised in the v3 documents).
-//! Schemas arrive with the OpenAPI step; this document is structurally
-//! valid and honest about being empty.
+//! The OpenAPI v2 (Swagger 2.0) document at `/openapi/v2`: every served
+//! path and operation, and in `definitions` every definition they reach.
+//! Its protobuf form is [`crate::v2_proto`].
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-/// What clients ask for in Accept.
+use crate::paths::{response_types, Operation, Paths, Response};
+use crate::schemas::{reference, Flavor};
+use crate::v3::raw_object;
+
+/// What clients ask for in Accept (the deprecated `@` spelling is still
+/// what client-go sends).
 pub const PROTOBUF_MIME: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
 /// What the response says it is: `@` is not allowed in a media type token,
 /// and Go's MIME parser (kubectl's) rejects it, so the version is dotted.
 pub const PROTOBUF_CONTENT_TYPE: &str =
     "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
-const TITLE: &str = "Kubernetes";
-
-pub fn document_json(version: &str) -> Value {
-    json!({"swagger": "2.0", "info": {"title": TITLE, "version": version}, "paths": {}, "definitions": {}})
-}
-
-fn put_string(out: &mut Vec<u8>, field: u8, s: &str) {
-    out.push((field << 3) | 2);
-    put_varint(out, s.len() as u64);
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
+fn operation(op: &Operation) -> Value {
+    let mut params: Vec<Value> = op
+        .params
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "in": if p.path { "path" } else { "query" },
+                "required": p.path,
+                "type": p.ty,
+            })
+        })
+        .collect();
+    let mut consumes: Vec<&str> = Vec::new();
+    if let Some((d, types)) = op.body {
+        params.push(json!({
+            "name": "body",
+            "in": "body",
+            "required": op.body_required,
+            "schema": reference(d, Flavor::V2),
+        }));
+        consumes.extend_from_slice(types);
     }
-    out.push(v as u8);
-}
-
-/// The same document in the protobuf encoding of the OpenAPI v2 message
-/// (field 1 `swagger`, field 2 `info` with `title` = 1 and `version` = 2).
-pub fn document_protobuf(version: &str) -> Vec<u8> {
-    let mut info = Vec::new();
-    put_string(&mut info, 1, TITLE);
-    put_string(&mut info, 2, version);
-    let mut doc = Vec::new();
-    put_string(&mut doc, 1, "2.0");
-    doc.push((2 << 3) | 2);
-    put_varint(&mut doc, info.len() as u64);
-    doc.extend_from_slice(&info);
-    doc
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn protobuf_document_layout() {
-        let b = document_protobuf("v1");
-        assert_eq!(&b[..5], &[0x0a, 3, b'2', b'.', b'0']);
-        assert_eq!(b[5], 0x12);
-        assert_eq!(b[6] as usize, b.len() - 7);
+    let mut responses = Map::new();
+    for code in op.codes {
+        let text = match *code {
+            "200" => "OK",
+            "201" => "Created",
+            _ => "Accepted",
+        };
+        let mut r = json!({"description": text});
+        match op.response {
+            Some(Response::Def(d)) => r["schema"] = reference(d, Flavor::V2),
+            Some(Response::Text(_)) => r["schema"] = json!({"type": "string"}),
+            None => {}
+        }
+        responses.insert(code.to_string(), r);
     }
+    responses.insert("401".into(), json!({"description": "Unauthorized"}));
+    let mut out = json!({
+        "operationId": op.id,
+        "parameters": params,
+        "produces": match op.response {
+            Some(Response::Text(t)) => vec![t],
+            _ => response_types().to_vec(),
+        },
+        "schemes": ["https"],
+        "responses": responses,
+        "x-kubernetes-action": op.action,
+        "x-kubernetes-group-version-kind": {"group": op.group, "version": op.version, "kind": op.kind},
+    });
+    if !consumes.is_empty() {
+        out["consumes"] = json!(consumes);
+    }
+    out
+}
+
+/// The `paths` object of every served group/version.
+pub fn paths(paths: &Paths) -> Value {
+    let mut out = Map::new();
+    for (p, ops) in paths {
+        let item: Map<String, Value> = ops
+            .iter()
+            .map(|op| (op.method.to_string(), operation(op)))
+            .collect();
+        out.insert(p.clone(), Value::Object(item));
+    }
+    Value::Object(out)
+}
+
+/// The whole document from its `paths` object and its definitions, each
+/// already serialized (name, JSON).
+pub fn document<'a>(
+    paths: &Value,
+    definitions: impl Iterator<Item = (&'a str, &'a str)>,
+    kube_version: &str,
+) -> Vec<u8> {
+    let mut out = String::from(r#"{"definitions":"#);
+    raw_object(&mut out, definitions);
+    out.push_str(r#","info":"#);
+    out.push_str(&json!({"title": "Kubernetes", "version": kube_version}).to_string());
+    out.push_str(r#","paths":"#);
+    out.push_str(&paths.to_string());
+    out.push_str(r#","swagger":"2.0"}"#);
+    out.into_bytes()
 }

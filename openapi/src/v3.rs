@@ -1,246 +1,130 @@
-//! OpenAPI v3 documents: the index at `/openapi/v3` and one document per
-//! group/version. Each resource path carries its operations, the
-//! `x-kubernetes-group-version-kind` and `x-kubernetes-action` extensions
-//! and the query parameters the server accepts — kubectl reads the
-//! `fieldValidation` parameter of PATCH operations to decide that the
-//! server validates fields itself. Component schemas come with the
-//! OpenAPI step.
+//! OpenAPI v3 documents: one per group/version (its paths and operations,
+//! and in `components.schemas` every definition they reach) and the index
+//! at `/openapi/v3` that points at each with its content hash.
+
+use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
-use crate::discovery::ResourceDescriptor;
+use crate::paths::{response_types, Operation, Paths, Response};
+use crate::schemas::{reference, Flavor};
 
-fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        format!("api/{version}")
-    } else {
-        format!("apis/{group}/{version}")
-    }
-}
-
-/// A stable content hash so clients can cache documents.
-fn hash(s: &str) -> String {
-    // FNV-1a, 64 bit: tiny and deterministic; not a security boundary.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in s.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016X}")
-}
-
-/// `/openapi/v3`: where each group/version's document lives.
-pub fn index(resources: &[ResourceDescriptor], kube_version: &str) -> Value {
-    let mut paths = Map::new();
-    let mut seen = Vec::new();
-    for r in resources {
-        let p = gv_path(r.group, r.version);
-        if seen.contains(&p) {
-            continue;
-        }
-        seen.push(p.clone());
-        let doc = group_version(resources, r.group, r.version, kube_version).to_string();
-        paths.insert(
-            p.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", hash(&doc))}),
-        );
-    }
+/// `/openapi/v3`: `{"paths": {"api/v1": {"serverRelativeURL": ...}}}` from
+/// each document's path (`api/v1`, `apis/apps/v1`) and hash.
+pub fn index(hashes: &BTreeMap<String, String>) -> Value {
+    let paths: Map<String, Value> = hashes
+        .iter()
+        .map(|(p, h)| {
+            (
+                p.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={h}")}),
+            )
+        })
+        .collect();
     json!({"paths": paths})
 }
 
-fn param(name: &str, in_: &str) -> Value {
-    json!({"name": name, "in": in_, "schema": {"type": "string", "uniqueItems": true}, "required": in_ == "path"})
-}
-
-fn operation(
-    r: &ResourceDescriptor,
-    action: &str,
-    kind: &str,
-    query: &[&str],
-    path_params: &[&str],
-) -> Value {
-    let mut params: Vec<Value> = path_params.iter().map(|p| param(p, "path")).collect();
-    params.extend(query.iter().map(|q| param(q, "query")));
-    json!({
-        "operationId": format!("{action}{}", kind),
-        "parameters": params,
-        "responses": {"200": {"description": "OK"}},
-        "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": kind},
-    })
-}
-
-const WRITE_PARAMS: &[&str] = &["dryRun", "fieldManager", "fieldValidation", "pretty"];
-const LIST_PARAMS: &[&str] = &[
-    "allowWatchBookmarks",
-    "continue",
-    "fieldSelector",
-    "labelSelector",
-    "limit",
-    "pretty",
-    "resourceVersion",
-    "resourceVersionMatch",
-    "sendInitialEvents",
-    "timeoutSeconds",
-    "watch",
-];
-
-/// The document of one group/version; `None`-like empty paths when nothing
-/// is served there.
-pub fn group_version(
-    resources: &[ResourceDescriptor],
-    group: &str,
-    version: &str,
-    kube_version: &str,
-) -> Value {
-    let mut paths = Map::new();
-    let prefix = format!("/{}", gv_path(group, version));
-    for r in resources
-        .iter()
-        .filter(|r| r.group == group && r.version == version)
-    {
-        let (collection, path_params): (String, Vec<&str>) = if r.namespaced {
-            (
-                format!("{prefix}/namespaces/{{namespace}}/{}", r.resource),
-                vec!["namespace"],
-            )
-        } else {
-            (format!("{prefix}/{}", r.resource), vec![])
-        };
-        let has = |v: &str| r.verbs.contains(&v);
-        let mut coll = Map::new();
-        if has("list") {
-            coll.insert(
-                "get".into(),
-                operation(r, "list", r.kind, LIST_PARAMS, &path_params),
-            );
-        }
-        if has("create") {
-            coll.insert(
-                "post".into(),
-                operation(r, "post", r.kind, WRITE_PARAMS, &path_params),
-            );
-        }
-        if has("deletecollection") {
-            coll.insert(
-                "delete".into(),
-                operation(r, "deletecollection", r.kind, LIST_PARAMS, &path_params),
-            );
-        }
-        if !coll.is_empty() {
-            paths.insert(collection.clone(), Value::Object(coll));
-        }
-        let mut item_params = path_params.clone();
-        item_params.insert(0, "name");
-        let item = format!("{collection}/{{name}}");
-        let mut ops = Map::new();
-        if has("get") {
-            ops.insert(
-                "get".into(),
-                operation(r, "get", r.kind, &["pretty"], &item_params),
-            );
-        }
-        if has("update") {
-            ops.insert(
-                "put".into(),
-                operation(r, "put", r.kind, WRITE_PARAMS, &item_params),
-            );
-        }
-        if has("patch") {
-            ops.insert(
-                "patch".into(),
-                operation(
-                    r,
-                    "patch",
-                    r.kind,
-                    &[WRITE_PARAMS, &["force"]].concat(),
-                    &item_params,
-                ),
-            );
-        }
-        if has("delete") {
-            ops.insert(
-                "delete".into(),
-                operation(
-                    r,
-                    "delete",
-                    r.kind,
-                    &[
-                        "dryRun",
-                        "gracePeriodSeconds",
-                        "propagationPolicy",
-                        "pretty",
-                    ],
-                    &item_params,
-                ),
-            );
-        }
-        if !ops.is_empty() {
-            paths.insert(item.clone(), Value::Object(ops));
-        }
-        for s in r.subresources {
-            let mut ops = Map::new();
-            let kind = s.kind;
-            for verb in s.verbs {
-                let (method, action, query): (&str, &str, &[&str]) = match *verb {
-                    "get" => ("get", "get", &["pretty"]),
-                    "update" => ("put", "put", WRITE_PARAMS),
-                    "patch" => ("patch", "patch", WRITE_PARAMS),
-                    "create" => ("post", "post", WRITE_PARAMS),
-                    _ => continue,
-                };
-                let mut op = operation(r, action, kind, query, &item_params);
-                op["x-kubernetes-group-version-kind"] =
-                    json!({"group": s.group, "version": s.version, "kind": kind});
-                ops.insert(method.into(), op);
-            }
-            paths.insert(format!("{item}/{}", s.name), Value::Object(ops));
-        }
+fn code_text(code: &str) -> &'static str {
+    match code {
+        "200" => "OK",
+        "201" => "Created",
+        "202" => "Accepted",
+        _ => "Unauthorized",
     }
-    json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": kube_version},
-        "paths": paths,
-        "components": {"schemas": {}},
-    })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const R: ResourceDescriptor = ResourceDescriptor {
-        group: "",
-        version: "v1",
-        kind: "ConfigMap",
-        resource: "configmaps",
-        singular: "configmap",
-        namespaced: true,
-        verbs: &["create", "get", "list", "patch", "update", "delete"],
-        short_names: &[],
-        categories: &[],
-        subresources: &[],
-    };
-
-    #[test]
-    fn patch_operations_advertise_field_validation_with_their_gvk() {
-        let doc = group_version(&[R], "", "v1", "v1.33.0");
-        let patch = &doc["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]["patch"];
-        assert_eq!(
-            patch["x-kubernetes-group-version-kind"]["kind"],
-            "ConfigMap"
-        );
-        let names: Vec<&str> = patch["parameters"]
-            .as_array()
-            .unwrap()
+fn content(definition: &str, types: &[&str]) -> Value {
+    let schema = reference(definition, Flavor::V3);
+    Value::Object(
+        types
             .iter()
-            .map(|p| p["name"].as_str().unwrap())
-            .collect();
-        assert!(names.contains(&"fieldValidation"));
-        let idx = index(&[R], "v1.33.0");
-        assert!(idx["paths"]["api/v1"]["serverRelativeURL"]
-            .as_str()
-            .unwrap()
-            .starts_with("/openapi/v3/api/v1?hash="));
+            .map(|t| (t.to_string(), json!({"schema": schema})))
+            .collect(),
+    )
+}
+
+fn operation(op: &Operation) -> Value {
+    let params: Vec<Value> = op
+        .params
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "in": if p.path { "path" } else { "query" },
+                "required": p.path,
+                "schema": {"type": p.ty},
+            })
+        })
+        .collect();
+    let mut responses = Map::new();
+    for code in op.codes {
+        let mut r = json!({"description": code_text(code)});
+        match op.response {
+            Some(Response::Def(d)) => r["content"] = content(d, response_types()),
+            Some(Response::Text(t)) => {
+                r["content"] = json!({t: {"schema": {"type": "string"}}});
+            }
+            None => {}
+        }
+        responses.insert(code.to_string(), r);
     }
+    responses.insert("401".into(), json!({"description": "Unauthorized"}));
+    let mut out = json!({
+        "operationId": op.id,
+        "parameters": params,
+        "responses": responses,
+        "x-kubernetes-action": op.action,
+        "x-kubernetes-group-version-kind": {"group": op.group, "version": op.version, "kind": op.kind},
+    });
+    if let Some((d, types)) = op.body {
+        out["requestBody"] = json!({"required": op.body_required, "content": content(d, types)});
+    }
+    out
+}
+
+/// The `paths` object of one group/version.
+pub fn paths(paths: &Paths) -> Value {
+    let out: Map<String, Value> = paths
+        .iter()
+        .map(|(p, ops)| {
+            let item: Map<String, Value> = ops
+                .iter()
+                .map(|op| (op.method.to_string(), operation(op)))
+                .collect();
+            (p.clone(), Value::Object(item))
+        })
+        .collect();
+    Value::Object(out)
+}
+
+/// The document of one group/version from its `paths` object and its
+/// schemas, each already serialized (name, JSON).
+pub fn document<'a>(
+    paths: &Value,
+    schemas: impl Iterator<Item = (&'a str, &'a str)>,
+    kube_version: &str,
+) -> Vec<u8> {
+    let mut out = String::from(r#"{"components":{"schemas":"#);
+    raw_object(&mut out, schemas);
+    out.push_str(r#"},"info":"#);
+    out.push_str(&json!({"title": "Kubernetes", "version": kube_version}).to_string());
+    out.push_str(r#","openapi":"3.0.0","paths":"#);
+    out.push_str(&paths.to_string());
+    out.push('}');
+    out.into_bytes()
+}
+
+/// Appends a JSON object made of keys and values that are JSON text
+/// already.
+pub(crate) fn raw_object<'a>(out: &mut String, entries: impl Iterator<Item = (&'a str, &'a str)>) {
+    out.push('{');
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::from(k).to_string());
+        out.push(':');
+        out.push_str(v);
+    }
+    out.push('}');
 }

@@ -10,6 +10,7 @@ pub mod health;
 pub mod join;
 pub mod negotiate;
 pub mod node_proxy;
+pub mod openapi_docs;
 pub mod request_info;
 pub mod swagger;
 
@@ -131,7 +132,7 @@ async fn route(server: &Arc<ApiServer>, req: Request<Body>) -> Result<Response<B
     if let Some(r) = health::handle(server, path, &query).await {
         return Ok(r);
     }
-    if let Some(r) = discovery::openapi(server, path, &parts.headers) {
+    if let Some(r) = openapi_docs::handle(server, &parts).await {
         return r;
     }
     if swagger::is_swagger_path(path) {
