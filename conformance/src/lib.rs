@@ -204,6 +204,31 @@ impl Drop for Etcd {
     }
 }
 
+/// A virtualenv made under `dir` with `packages` from PyPI installed;
+/// returns its python. The tests that run Python clients and checkers make
+/// their own, so nothing is installed on the machine.
+pub fn python_venv(dir: &Path, packages: &[&str]) -> PathBuf {
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let venv = dir.join("venv");
+    let ok = Command::new(&python)
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .unwrap_or_else(|e| panic!("{python} -m venv (Python 3 with venv is needed): {e}"));
+    assert!(ok.success(), "making the virtualenv failed");
+    let out = Command::new(venv.join("bin").join("pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(packages)
+        .output()
+        .expect("run pip");
+    assert!(
+        out.status.success(),
+        "pip install {packages:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    venv.join("bin").join("python")
+}
+
 /// A kube-rs client for the kubeconfig at `path`.
 pub async fn kube_client(path: &Path) -> kube::Client {
     let kubeconfig = kube::config::Kubeconfig::read_from(path).expect("kubeconfig");

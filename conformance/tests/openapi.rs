@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Command;
 
 use conformance::Cluster;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::Client;
 
 #[track_caller]
@@ -105,11 +104,7 @@ fn kubectl_explain_describes_served_kinds_and_nested_fields() {
 }
 
 async fn client(c: &Cluster) -> Client {
-    let kc = Kubeconfig::read_from(&c.kubeconfig).expect("kubeconfig");
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
-        .await
-        .expect("config");
-    Client::try_from(cfg).expect("client")
+    c.client().await
 }
 
 /// GET `uri` with extra headers: status, headers, body.
@@ -297,31 +292,13 @@ sys.exit(1 if problems or not compared else 0)
 
 /// A virtualenv with the checker's packages, made under `dir`.
 fn venv(dir: &Path) -> std::path::PathBuf {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let venv = dir.join("venv");
-    let ok = Command::new(&python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .unwrap_or_else(|e| panic!("{python} -m venv (Python 3 with venv is needed): {e}"));
-    assert!(ok.success(), "making the virtualenv failed");
-    let pip = venv.join("bin").join("pip");
-    let out = Command::new(&pip)
-        .args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
+    conformance::python_venv(
+        dir,
+        &[
             "openapi-spec-validator>=0.7,<1",
             "kubernetes-validate>=1.33",
-        ])
-        .output()
-        .expect("run pip");
-    assert!(
-        out.status.success(),
-        "pip install failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    venv.join("bin").join("python")
+        ],
+    )
 }
 
 #[test]

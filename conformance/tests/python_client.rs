@@ -8,36 +8,10 @@ use std::process::Command;
 
 use conformance::Cluster;
 
-/// A virtualenv with the `kubernetes` package, made in `dir`.
-fn venv_with_client(dir: &Path) -> std::path::PathBuf {
-    let status = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(dir)
-        .status()
-        .expect("python3");
-    assert!(status.success(), "python3 -m venv failed");
-    let pip = dir.join("bin/pip");
-    let out = Command::new(&pip)
-        .args([
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "kubernetes",
-        ])
-        .output()
-        .expect("pip");
-    assert!(
-        out.status.success(),
-        "pip install kubernetes: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    dir.join("bin/python")
-}
-
 #[test]
 fn python_client_creates_lists_watches_and_deletes_pods_and_services() {
     let venv = tempfile::tempdir().unwrap();
-    let python = venv_with_client(venv.path());
+    let python = conformance::python_venv(venv.path(), &["kubernetes"]);
     let c = Cluster::start();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/client_pods_services.py");
     let out = Command::new(python)

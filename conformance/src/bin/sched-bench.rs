@@ -86,12 +86,7 @@ fn main() {
         .build()
         .expect("tokio");
     tokio.block_on(async {
-        let kubeconfig =
-            kube::config::Kubeconfig::read_from(&cluster.kubeconfig).expect("kubeconfig");
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .expect("config");
-        let client = kube::Client::try_from(config).expect("client");
+        let client = cluster.client().await;
         let node_api: Api<Node> = Api::all(client.clone());
         let created = futures::stream::iter(0..nodes)
             .map(|i| {
