@@ -144,14 +144,14 @@ async fn container_logs(
         Err((code, m)) => return text(code, m),
     };
     let log_path = found.log_path.clone();
-    let so_far = match tokio::task::spawn_blocking({
+    let (so_far, offset) = match tokio::task::spawn_blocking({
         let (p, o) = (log_path.clone(), opts.clone());
-        move || cri_log::read_logs(&p, &o)
+        move || cri_log::read_logs_with_offset(&p, &o)
     })
     .await
     {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) if e.kind == runtime::ErrorKind::NotFound => Vec::new(),
+        Ok(Ok(read)) => read,
+        Ok(Err(e)) if e.kind == runtime::ErrorKind::NotFound => (Vec::new(), 0),
         Ok(Err(e)) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
@@ -168,6 +168,7 @@ async fn container_logs(
         cfg,
         found.id.clone(),
         log_path,
+        offset,
         opts.timestamps,
         tx,
     ));
@@ -184,19 +185,20 @@ async fn container_logs(
     r
 }
 
-/// Streams what is appended to the log file until the container ends or
-/// the client goes away.
+/// Streams what the log file holds from `offset` (where the history sent
+/// first ended) until the container ends or the client goes away.
 async fn follow_log(
     cfg: KubeletConfig,
     id: String,
     path: PathBuf,
+    offset: u64,
     timestamps: bool,
     tx: tokio::sync::mpsc::Sender<Bytes>,
 ) {
     let Ok(mut file) = tokio::fs::File::open(&path).await else {
         return;
     };
-    if file.seek(std::io::SeekFrom::End(0)).await.is_err() {
+    if file.seek(std::io::SeekFrom::Start(offset)).await.is_err() {
         return;
     }
     let mut assembler = LineAssembler::new();

@@ -519,7 +519,20 @@ pub struct LogOptions {
 /// not records. A line whose end is not in the file yet is shown without
 /// a newline at the end. A log with no file at all is `NotFound`.
 pub fn read_logs(path: &Path, opts: &LogOptions) -> Result<Vec<u8>> {
+    read_logs_upto(path, opts, false).map(|(out, _)| out)
+}
+
+/// [`read_logs`] for a follower: stops before a record of the live file
+/// (`path`) that is still being written and says how far it read, so the
+/// follower continues from there and a line written while the history
+/// was read is neither lost nor sent twice.
+pub fn read_logs_with_offset(path: &Path, opts: &LogOptions) -> Result<(Vec<u8>, u64)> {
+    read_logs_upto(path, opts, true)
+}
+
+fn read_logs_upto(path: &Path, opts: &LogOptions, stop_at_partial: bool) -> Result<(Vec<u8>, u64)> {
     let files = log_files(path)?;
+    let mut live_offset = 0u64;
     let mut collector = Collector::new(opts);
     let mut assembler = LineAssembler::new();
     let mut read_any = false;
@@ -541,6 +554,14 @@ pub fn read_logs(path: &Path, opts: &LogOptions) -> Result<Vec<u8>> {
                 .map_err(|e| RuntimeError::io(format!("read {}", file.display()), e))?;
             if n == 0 {
                 break;
+            }
+            let live = file.as_path() == path;
+            if live {
+                // A record still being written is the follower's to read.
+                if stop_at_partial && !record.ends_with(b"\n") {
+                    break;
+                }
+                live_offset += n as u64;
             }
             let Ok(line) = parse_line(&record) else {
                 continue;
@@ -568,7 +589,7 @@ pub fn read_logs(path: &Path, opts: &LogOptions) -> Result<Vec<u8>> {
             }
         }
     }
-    Ok(collector.finish())
+    Ok((collector.finish(), live_offset))
 }
 
 /// Gathers formatted lines for [`read_logs`], applying `since`, `tail`
