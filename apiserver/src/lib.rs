@@ -4,11 +4,12 @@
 //! negotiation, Status errors) → `registry` (one generic store driven by
 //! per-kind strategies) → `storage` (the revisioned key/value contract and
 //! its backends). Pure helpers (`validation`, `defaults`, `selector`,
-//! `printers`, `patch`, `protobuf`, `meta`) do no IO.
+//! `printers`, `patch`, `protobuf`, `meta`, `field_path`) do no IO.
 
 pub mod apply;
 pub mod defaults;
 pub mod error;
+pub mod field_path;
 pub mod http;
 pub mod join;
 pub mod meta;

@@ -467,3 +467,70 @@ async fn apply_requests_need_a_field_manager_and_accept_yaml() {
         "{cleared:#}"
     );
 }
+
+/// Upstream keeps at most ten `Update` managers: the oldest are folded into
+/// an `ancient-changes` entry per API version, which keeps their fields.
+#[test]
+fn more_than_ten_update_managers_fold_into_ancient_changes() {
+    let c = Cluster::start();
+    c.ok(&["create", "configmap", "many"]);
+    for i in 0..12 {
+        c.ok(&[
+            "annotate",
+            "configmap",
+            "many",
+            &format!("n{i}=v"),
+            &format!("--field-manager=m{i:02}"),
+        ]);
+    }
+    let cm = get_json(&c, &["configmap", "many"]);
+    let entries = cm["metadata"]["managedFields"].as_array().unwrap();
+    let updaters: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["operation"] == "Update")
+        .map(|e| e["manager"].as_str().unwrap())
+        .collect();
+    assert_eq!(updaters.len(), 10, "{updaters:?}");
+    let ancient = entry(&cm, "ancient-changes", "Update").expect("an ancient-changes entry");
+    // The folded managers' annotations are still owned, now by the bucket.
+    let owned = ancient["fieldsV1"]["f:metadata"]["f:annotations"]
+        .as_object()
+        .map(|a| a.len())
+        .unwrap_or(0);
+    assert!(owned >= 2, "{ancient}");
+    for i in 0..12 {
+        assert_eq!(cm["metadata"]["annotations"][format!("n{i}")], "v");
+    }
+}
+
+/// `namespaces/<n>/finalize` is written by a client, so it is recorded as
+/// an `Update` of the `finalize` subresource, as upstream does.
+#[test]
+fn namespace_finalize_records_its_manager() {
+    let c = Cluster::start();
+    c.ok(&["create", "namespace", "fin"]);
+    let body = r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"fin"},"spec":{"finalizers":["kubernetes","example.com/keep"]}}"#;
+    c.ok_stdin(
+        &[
+            "replace",
+            "--raw",
+            "/api/v1/namespaces/fin/finalize",
+            "-f",
+            "-",
+        ],
+        body,
+    );
+    let ns = get_json(&c, &["namespace", "fin"]);
+    assert_eq!(ns["spec"]["finalizers"][1], "example.com/keep", "{ns}");
+    let fin = ns["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subresource"] == "finalize")
+        .unwrap_or_else(|| panic!("no finalize entry: {ns}"));
+    assert_eq!(fin["operation"], "Update");
+    assert!(
+        fin["fieldsV1"]["f:spec"]["f:finalizers"].is_object(),
+        "{fin}"
+    );
+}

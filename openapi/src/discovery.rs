@@ -2,6 +2,21 @@
 
 use serde_json::{json, Map, Value};
 
+/// The verbs of a resource that supports every standard operation.
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// The verbs of a `status` subresource.
+pub const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
+
 /// A subresource served under a resource, e.g. `pods/status`.
 #[derive(Clone, Debug)]
 pub struct Subresource {

@@ -13,8 +13,10 @@
 //! | `schema_table_generated` | the catalog of kinds and upstream's structural facts (`gen_schema_table.py`) |
 //! | `paths` | paths and operations of the served resources |
 //! | `v3`, `v2`, `v2_proto` | rendering the documents (v2 also in protobuf) |
+//! | `assemble` | a document's text from its paths and serialized schemas, for v2 and v3 |
 //! | `documents` | building every document once, with hashes |
 
+mod assemble;
 pub mod discovery;
 pub mod documents;
 pub mod paths;

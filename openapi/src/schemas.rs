@@ -290,25 +290,20 @@ fn rewrite(v: &mut Value, flavor: Flavor) {
 /// Upstream's shapes: v2 `string` with format `int-or-string`, v3 one of
 /// integer and string.
 fn int_or_string(schema: &mut Value, flavor: Flavor) {
-    let Some(m) = schema.as_object_mut() else {
-        return;
-    };
-    m.insert("format".into(), "int-or-string".into());
-    match flavor {
-        Flavor::V2 => {
-            m.insert("type".into(), "string".into());
-        }
-        Flavor::V3 => {
-            m.insert(
-                "oneOf".into(),
-                json!([{"type": "integer"}, {"type": "string"}]),
-            );
-        }
+    if let Some(m) = schema.as_object_mut() {
+        m.insert("format".into(), "int-or-string".into());
     }
+    string_in_v2(schema, flavor, &["integer", "string"]);
 }
 
 /// Upstream's shapes: v2 `string`, v3 one of string and number.
 fn quantity(schema: &mut Value, flavor: Flavor) {
+    string_in_v2(schema, flavor, &["string", "number"]);
+}
+
+/// A value of several JSON types: v2 can only say `string`; v3 says
+/// `oneOf` the types.
+fn string_in_v2(schema: &mut Value, flavor: Flavor, v3_types: &[&str]) {
     let Some(m) = schema.as_object_mut() else {
         return;
     };
@@ -317,10 +312,8 @@ fn quantity(schema: &mut Value, flavor: Flavor) {
             m.insert("type".into(), "string".into());
         }
         Flavor::V3 => {
-            m.insert(
-                "oneOf".into(),
-                json!([{"type": "string"}, {"type": "number"}]),
-            );
+            let one_of: Vec<Value> = v3_types.iter().map(|t| json!({"type": t})).collect();
+            m.insert("oneOf".into(), Value::Array(one_of));
         }
     }
 }

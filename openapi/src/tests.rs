@@ -10,17 +10,7 @@ use crate::discovery::{ResourceDescriptor, Subresource};
 use crate::schemas::definition_for;
 use crate::Documents;
 
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
-const STATUS: &[&str] = &["get", "patch", "update"];
+use crate::discovery::{ALL_VERBS as VERBS, STATUS_VERBS as STATUS};
 
 const fn r(
     (group, version, kind): (&'static str, &'static str, &'static str),

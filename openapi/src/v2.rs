@@ -4,9 +4,9 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::assemble;
 use crate::paths::{response_types, Operation, Paths, Response};
 use crate::schemas::{reference, Flavor};
-use crate::v3::raw_object;
 
 /// What clients ask for in Accept (the deprecated `@` spelling is still
 /// what client-go sends).
@@ -75,15 +75,7 @@ fn operation(op: &Operation) -> Value {
 
 /// The `paths` object of every served group/version.
 pub fn paths(paths: &Paths) -> Value {
-    let mut out = Map::new();
-    for (p, ops) in paths {
-        let item: Map<String, Value> = ops
-            .iter()
-            .map(|op| (op.method.to_string(), operation(op)))
-            .collect();
-        out.insert(p.clone(), Value::Object(item));
-    }
-    Value::Object(out)
+    assemble::paths_object(paths, operation)
 }
 
 /// The whole document from its `paths` object and its definitions, each
@@ -93,12 +85,11 @@ pub fn document<'a>(
     definitions: impl Iterator<Item = (&'a str, &'a str)>,
     kube_version: &str,
 ) -> Vec<u8> {
-    let mut out = String::from(r#"{"definitions":"#);
-    raw_object(&mut out, definitions);
-    out.push_str(r#","info":"#);
-    out.push_str(&json!({"title": "Kubernetes", "version": kube_version}).to_string());
-    out.push_str(r#","paths":"#);
-    out.push_str(&paths.to_string());
-    out.push_str(r#","swagger":"2.0"}"#);
-    out.into_bytes()
+    assemble::document(
+        &["definitions"],
+        definitions,
+        ("swagger", "2.0"),
+        paths,
+        kube_version,
+    )
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map, Value};
 
+use crate::assemble;
 use crate::paths::{response_types, Operation, Paths, Response};
 use crate::schemas::{reference, Flavor};
 
@@ -84,17 +85,7 @@ fn operation(op: &Operation) -> Value {
 
 /// The `paths` object of one group/version.
 pub fn paths(paths: &Paths) -> Value {
-    let out: Map<String, Value> = paths
-        .iter()
-        .map(|(p, ops)| {
-            let item: Map<String, Value> = ops
-                .iter()
-                .map(|op| (op.method.to_string(), operation(op)))
-                .collect();
-            (p.clone(), Value::Object(item))
-        })
-        .collect();
-    Value::Object(out)
+    assemble::paths_object(paths, operation)
 }
 
 /// The document of one group/version from its `paths` object and its
@@ -104,27 +95,11 @@ pub fn document<'a>(
     schemas: impl Iterator<Item = (&'a str, &'a str)>,
     kube_version: &str,
 ) -> Vec<u8> {
-    let mut out = String::from(r#"{"components":{"schemas":"#);
-    raw_object(&mut out, schemas);
-    out.push_str(r#"},"info":"#);
-    out.push_str(&json!({"title": "Kubernetes", "version": kube_version}).to_string());
-    out.push_str(r#","openapi":"3.0.0","paths":"#);
-    out.push_str(&paths.to_string());
-    out.push('}');
-    out.into_bytes()
-}
-
-/// Appends a JSON object made of keys and values that are JSON text
-/// already.
-pub(crate) fn raw_object<'a>(out: &mut String, entries: impl Iterator<Item = (&'a str, &'a str)>) {
-    out.push('{');
-    for (i, (k, v)) in entries.enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&Value::from(k).to_string());
-        out.push(':');
-        out.push_str(v);
-    }
-    out.push('}');
+    assemble::document(
+        &["components", "schemas"],
+        schemas,
+        ("openapi", "3.0.0"),
+        paths,
+        kube_version,
+    )
 }

@@ -249,6 +249,7 @@ pub fn update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>, ty: Ty) {
     let mut cmp = compare(Some(old.unwrap_or(baseline())), new, ty);
     cmp.strip(|s| strip(s, w.subresource));
     record_update(&mut entries, cmp, w);
+    cap_update_managers(&mut entries, MAX_UPDATE_MANAGERS);
     set_managed(new, &entries);
 }
 
@@ -300,6 +301,84 @@ fn record_update(entries: &mut Vec<Entry>, cmp: Comparison, w: &Writer<'_>) {
         }
     }
     entries.retain(|e| !e.fields.is_empty());
+}
+
+/// How many `Update` entries an object keeps before the oldest are folded
+/// into per-version `ancient-changes` entries (upstream's limit), so a field
+/// touched by many short-lived clients does not grow the object for ever.
+pub const MAX_UPDATE_MANAGERS: usize = 10;
+
+/// The manager name of the entries old updates are folded into.
+pub const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// Folds the oldest `Update` entries until at most `cap` remain. Entries
+/// are taken oldest first (by time, then manager); the first one seen per
+/// API version stays put until a second one of that version is folded,
+/// when it becomes that version's `ancient-changes` entry and takes the
+/// other's fields and (newer) time. `Apply` entries are never folded.
+pub fn cap_update_managers(entries: &mut Vec<Entry>, cap: usize) {
+    let mut updaters: Vec<usize> = (0..entries.len())
+        .filter(|&i| entries[i].operation == Operation::Update)
+        .collect();
+    let mut count = updaters.len();
+    if count <= cap {
+        return;
+    }
+    updaters.sort_by(|&a, &b| {
+        let (a, b) = (&entries[a], &entries[b]);
+        (&a.time, &a.manager).cmp(&(&b.time, &b.manager))
+    });
+    let is_bucket = |e: &Entry, version: &str| {
+        e.manager == ANCIENT_CHANGES
+            && e.operation == Operation::Update
+            && e.subresource.is_empty()
+            && e.api_version == version
+    };
+    let mut first_of_version: Vec<(String, usize)> = Vec::new();
+    let mut folded = vec![false; entries.len()];
+    for &i in &updaters {
+        if count <= cap {
+            break;
+        }
+        let version = entries[i].api_version.clone();
+        let Some(&(_, first)) = first_of_version.iter().find(|(v, _)| *v == version) else {
+            first_of_version.push((version, i));
+            continue;
+        };
+        if is_bucket(&entries[i], &version) {
+            // The bucket itself is the older of the two: the first entry
+            // of its version goes into it, and it stands for the version.
+            let fields = std::mem::take(&mut entries[first].fields);
+            entries[i].fields.union_with(&fields);
+            folded[first] = true;
+            count -= 1;
+            if let Some(f) = first_of_version.iter_mut().find(|(v, _)| *v == version) {
+                f.1 = i;
+            }
+            continue;
+        }
+        let bucket =
+            match (0..entries.len()).find(|&b| !folded[b] && is_bucket(&entries[b], &version)) {
+                Some(b) => b,
+                None => {
+                    let f = &mut entries[first];
+                    f.manager = ANCIENT_CHANGES.to_string();
+                    f.subresource.clear();
+                    first
+                }
+            };
+        let fields = std::mem::take(&mut entries[i].fields);
+        let time = entries[i].time.take();
+        entries[bucket].fields.union_with(&fields);
+        entries[bucket].time = time;
+        folded[i] = true;
+        count -= 1;
+    }
+    let mut k = 0;
+    entries.retain(|_| {
+        k += 1;
+        !folded[k - 1]
+    });
 }
 
 /// Why an apply failed.
@@ -381,6 +460,7 @@ pub fn apply(
         None => entries.push(e),
     }
     entries.retain(|e| !e.fields.is_empty());
+    cap_update_managers(&mut entries, MAX_UPDATE_MANAGERS);
     set_managed(&mut merged, &entries);
     Ok(merged)
 }
@@ -645,6 +725,116 @@ mod tests {
             out["spec"]["containers"],
             json!([{"name": "x", "image": "1"}])
         );
+    }
+
+    fn entry(manager: &str, api_version: &str, time: &str, field: &str) -> Entry {
+        let mut fields = Set::new();
+        fields.insert(&["f:spec".to_string(), format!("f:{field}")]);
+        Entry {
+            manager: manager.into(),
+            operation: Operation::Update,
+            api_version: api_version.into(),
+            time: Some(time.into()),
+            subresource: String::new(),
+            fields,
+        }
+    }
+
+    #[test]
+    fn more_than_ten_updaters_fold_the_oldest_into_ancient_changes_per_version() {
+        let t = |i: usize| format!("2026-01-01T00:00:{i:02}Z");
+        let mut entries: Vec<Entry> = (0..12)
+            .map(|i| entry(&format!("m{i}"), "apps/v1", &t(i), &format!("f{i}")))
+            .collect();
+        let mut apply = entry("kubectl", "apps/v1", &t(0), "applied");
+        apply.operation = Operation::Apply;
+        entries.push(apply);
+        cap_update_managers(&mut entries, MAX_UPDATE_MANAGERS);
+        let names: Vec<&str> = entries.iter().map(|e| e.manager.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ancient-changes",
+                "m3",
+                "m4",
+                "m5",
+                "m6",
+                "m7",
+                "m8",
+                "m9",
+                "m10",
+                "m11",
+                "kubectl"
+            ]
+        );
+        let bucket = &entries[0];
+        assert_eq!(bucket.time.as_deref(), Some(t(2).as_str()));
+        for f in ["f0", "f1", "f2"] {
+            assert!(bucket.fields.has(&["f:spec", &format!("f:{f}")]), "{f}");
+        }
+        // Ten or fewer: nothing changes; a second run keeps one bucket.
+        let before = entries.clone();
+        cap_update_managers(&mut entries, MAX_UPDATE_MANAGERS);
+        assert_eq!(entries, before);
+        entries.push(entry("m12", "apps/v1", &t(12), "f12"));
+        cap_update_managers(&mut entries, MAX_UPDATE_MANAGERS);
+        let names: Vec<&str> = entries.iter().map(|e| e.manager.as_str()).collect();
+        assert_eq!(
+            names.iter().filter(|n| **n == "ancient-changes").count(),
+            1,
+            "{names:?}"
+        );
+        assert_eq!(entries.len(), 11);
+        assert!(entries[0].fields.has(&["f:spec", "f:f3"]));
+    }
+
+    #[test]
+    fn folding_keeps_one_bucket_per_api_version() {
+        let t = |i: usize| format!("2026-01-01T00:00:{i:02}Z");
+        let mut entries: Vec<Entry> = (0..12)
+            .map(|i| {
+                let v = if i % 2 == 0 { "v1" } else { "v2" };
+                entry(&format!("m{i}"), v, &t(i), &format!("f{i}"))
+            })
+            .collect();
+        cap_update_managers(&mut entries, MAX_UPDATE_MANAGERS);
+        assert_eq!(entries.len(), 10);
+        let buckets: Vec<(&str, &str)> = entries
+            .iter()
+            .filter(|e| e.manager == ANCIENT_CHANGES)
+            .map(|e| (e.api_version.as_str(), e.time.as_deref().unwrap()))
+            .collect();
+        // m0 (v1) and m1 (v2) are the first of their versions; m2 folds
+        // into v1's bucket, m3 into v2's.
+        assert_eq!(
+            buckets,
+            [
+                ("v1", "2026-01-01T00:00:02Z"),
+                ("v2", "2026-01-01T00:00:03Z")
+            ]
+        );
+    }
+
+    #[test]
+    fn an_existing_bucket_takes_older_entries_of_its_version() {
+        let t = |i: usize| format!("2026-01-01T00:00:{i:02}Z");
+        let mut entries: Vec<Entry> = (0..12)
+            .map(|i| {
+                let m = if i == 1 {
+                    ANCIENT_CHANGES.to_string()
+                } else {
+                    format!("m{i}")
+                };
+                entry(&m, "v1", &t(i), &format!("f{i}"))
+            })
+            .collect();
+        cap_update_managers(&mut entries, MAX_UPDATE_MANAGERS);
+        assert_eq!(entries.len(), 10);
+        assert_eq!(entries[0].manager, ANCIENT_CHANGES);
+        assert_eq!(entries[0].time.as_deref(), Some(t(2).as_str()));
+        for f in ["f0", "f1", "f2"] {
+            assert!(entries[0].fields.has(&["f:spec", &format!("f:{f}")]), "{f}");
+        }
     }
 
     #[test]

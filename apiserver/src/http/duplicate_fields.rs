@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::field_path::{render, Step};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Paths of the duplicated fields, in the order they appear.
@@ -24,31 +25,6 @@ pub fn duplicate_fields(body: &[u8]) -> Vec<String> {
     }
     .deserialize(&mut de);
     found
-}
-
-enum Step<'a> {
-    Key(Cow<'a, str>),
-    Index(usize),
-}
-
-fn render(path: &[Step<'_>], last: &str) -> String {
-    let mut s = String::new();
-    for step in path {
-        match step {
-            Step::Key(k) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
-            Step::Index(i) => s.push_str(&format!("[{i}]")),
-        }
-    }
-    if !s.is_empty() {
-        s.push('.');
-    }
-    s.push_str(last);
-    s
 }
 
 struct Scan<'p, 'a> {

@@ -315,7 +315,11 @@ pub async fn handle(
             }
             Method::DELETE => {
                 let opts = delete_options(query, headers, &body)?;
-                let out = registry.delete(strategy.as_ref(), ns, name, &opts).await?;
+                let (out, removed) = registry.delete(strategy.as_ref(), ns, name, &opts).await?;
+                if removed && !strategy.returns_deleted_object() {
+                    let status = crate::registry::store::deleted_status(d, &out);
+                    return Ok(negotiate::object_response(200, &form, "Status", &status));
+                }
                 Ok(negotiate::object_response(200, &form, kind, &out))
             }
             _ => Err(ApiError::method_not_allowed(method.as_str(), d.resource)),
@@ -351,7 +355,14 @@ pub async fn handle(
                     };
                     let (out, warnings) = if sub == "finalize" {
                         registry
-                            .finalize_namespace(name, obj, &write_options(query, headers, &body)?)
+                            .finalize_namespace(
+                                name,
+                                obj,
+                                &WriteOptions {
+                                    subresource: "finalize",
+                                    ..write_options(query, headers, &body)?
+                                },
+                            )
                             .await?
                     } else {
                         registry

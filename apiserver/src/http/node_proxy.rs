@@ -79,7 +79,17 @@ fn kubelet_address(node: &Value) -> ApiResult<(String, u16)> {
                 .find(|a| a["type"] == *t)
                 .and_then(|a| a["address"].as_str())
         })
-        .ok_or_else(|| ApiError::internal("the node has no address"))?;
+        // Not the server's fault: the node has not reported where its
+        // kubelet is (yet), so the backend is unavailable.
+        .ok_or_else(|| {
+            ApiError::new(
+                Reason::ServiceUnavailable,
+                format!(
+                    "node {:?} has no address to reach its kubelet at",
+                    node["metadata"]["name"].as_str().unwrap_or_default()
+                ),
+            )
+        })?;
     let port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
         .as_u64()
         .unwrap_or(10250);
@@ -379,5 +389,18 @@ mod tests {
             ("10.0.0.5".to_string(), 12345)
         );
         assert_eq!(encode("2026-11-22T05:00:00Z"), "2026-11-22T05%3A00%3A00Z");
+    }
+
+    /// A schemathesis finding: a node that never reported an address made
+    /// `nodes/<n>/proxy` a 500; it is the backend that is unavailable.
+    #[test]
+    fn a_node_without_addresses_is_unavailable_not_a_server_error() {
+        let node = json!({"metadata": {"name": "st"}, "status": {}});
+        let err = kubelet_address(&node).unwrap_err();
+        assert_eq!(err.reason, Reason::ServiceUnavailable);
+        assert_eq!(
+            err.message,
+            r#"node "st" has no address to reach its kubelet at"#
+        );
     }
 }

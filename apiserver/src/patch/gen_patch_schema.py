@@ -19,13 +19,14 @@ By default the definitions file is located through the installed package and the
 output is written next to this script.
 """
 
-import argparse
 import json
 import os
 import re
 import sys
 
-SCHEMA_VERSION = "v1.33.0-local"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../scripts/codegen"))
+from upstream_definitions import SCHEMA_VERSION, ref_name, run  # noqa: E402
+
 
 # Root kinds served with strategic merge patch support. Every definition reachable
 # from these through $ref is emitted.
@@ -67,25 +68,6 @@ STRATEGIES = {
     "merge,retainKeys": "MergeRetainKeys",
     "retainKeys,merge": "MergeRetainKeys",
 }
-
-
-def find_defs_file():
-    try:
-        import kubernetes_validate  # type: ignore
-    except ImportError:
-        sys.exit("kubernetes-validate is not installed: pip install kubernetes-validate")
-    base = os.path.dirname(kubernetes_validate.__file__)
-    path = os.path.join(base, "kubernetes-json-schema", SCHEMA_VERSION, "_definitions.json")
-    if not os.path.exists(path):
-        sys.exit(f"definitions not found at {path}")
-    return path
-
-
-def ref_name(ref):
-    prefix = "#/$defs/"
-    if not ref.startswith(prefix):
-        sys.exit(f"unexpected $ref form: {ref}")
-    return ref[len(prefix):]
 
 
 def types_of(node):
@@ -306,23 +288,7 @@ class Generator:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--defs", help="path to _definitions.json")
-    parser.add_argument(
-        "--out",
-        default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "patch_schema_generated.rs"),
-    )
-    args = parser.parse_args()
-    path = args.defs or find_defs_file()
-    with open(path) as f:
-        doc = json.load(f)
-    defs = doc.get("$defs") or doc.get("definitions")
-    if not defs:
-        sys.exit(f"{path}: no $defs / definitions")
-    out = Generator(defs).render()
-    with open(args.out, "w") as f:
-        f.write(out)
-    print(f"wrote {args.out}")
+    run(__doc__.splitlines()[0], __file__, "patch_schema_generated.rs", lambda defs: Generator(defs).render())
 
 
 if __name__ == "__main__":

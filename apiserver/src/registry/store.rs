@@ -15,6 +15,7 @@ use super::strategy::Strategy;
 use super::Registry;
 use crate::apply::{managed, ApplyError, Ty, Writer};
 use crate::error::{ApiError, ApiResult, Reason};
+use crate::field_path::{render, Step};
 use crate::meta;
 use crate::storage::{self, KeyValue, Preconditions, Revision, StorageError, Update};
 
@@ -614,7 +615,9 @@ impl Registry {
 
     /// Records the write in `managedFields` (an `Update` by the request's
     /// manager), for every create, update and patch of the main resource or
-    /// `status`; server-internal writes and applies (which computed theirs)
+    /// `status`, and for internal writes a client asked for through a named
+    /// subresource (`namespaces/finalize`). Other server-internal writes
+    /// (binding, eviction, as upstream) and applies (which computed theirs)
     /// are left alone.
     fn record_managed_fields(
         s: &dyn Strategy,
@@ -626,7 +629,7 @@ impl Registry {
         let Some(manager) = opts.field_manager.as_deref() else {
             return;
         };
-        if opts.applied || part == Part::Internal {
+        if opts.applied || (part == Part::Internal && opts.subresource.is_empty()) {
             return;
         }
         let d = s.descriptor();
@@ -730,14 +733,16 @@ impl Registry {
     }
 
     /// Deletes one object, honouring preconditions, finalizers and graceful
-    /// deletion. Returns the object as it was deleted (or as marked).
+    /// deletion. Returns the object as it was deleted (or as marked), and
+    /// whether it is gone now (a dry run says not: like upstream, it answers
+    /// with the object).
     pub async fn delete(
         &self,
         s: &dyn Strategy,
         ns: Option<&str>,
         name: &str,
         opts: &DeleteOptions,
-    ) -> ApiResult<Value> {
+    ) -> ApiResult<(Value, bool)> {
         let d = s.descriptor();
         if d.kind == "Namespace" && SYSTEM_NAMESPACES.contains(&name) {
             return Err(ApiError::new(
@@ -814,7 +819,7 @@ impl Registry {
                 .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
             pre.check(&kv)
                 .map_err(|e| ApiError::from_storage(e, d.group, d.resource, name))?;
-            return Registry::decode_as(s, &kv);
+            return Ok((Registry::decode_as(s, &kv)?, false));
         }
         let (kv, deleted) = storage::guaranteed_update(self.storage.as_ref(), &key, &pre, step)
             .await
@@ -825,7 +830,7 @@ impl Registry {
         } else if d.kind == "Namespace" && *marked.lock().expect("lock") {
             self.namespace_deleted.notify_one();
         }
-        Ok(obj)
+        Ok((obj, deleted))
     }
 
     pub async fn delete_collection(
@@ -844,7 +849,9 @@ impl Registry {
                 .delete(s.as_ref(), item_ns.as_deref(), meta::name(item), opts)
                 .await
             {
-                Ok(o) => deleted.push(o),
+                // Like upstream, the answer lists the items as they were
+                // listed, not as each delete left them.
+                Ok(_) => deleted.push(item.clone()),
                 Err(e) if e.reason == Reason::NotFound => {}
                 Err(e) => return Err(e),
             }
@@ -862,6 +869,28 @@ impl Registry {
     pub async fn current_revision(&self) -> ApiResult<Revision> {
         Ok(self.storage.current_revision().await?)
     }
+}
+
+/// What a DELETE that removed `obj` at once answers for a kind that does
+/// not return deleted objects: upstream's `Status` naming it, with the
+/// resource (not the kind) in `details.kind`.
+pub fn deleted_status(d: &openapi::ResourceDescriptor, obj: &Value) -> Value {
+    let mut details = Map::new();
+    details.insert("name".into(), json!(meta::name(obj)));
+    if !d.group.is_empty() {
+        details.insert("group".into(), json!(d.group));
+    }
+    details.insert("kind".into(), json!(d.resource));
+    if let Some(uid) = obj.pointer("/metadata/uid") {
+        details.insert("uid".into(), uid.clone());
+    }
+    json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    })
 }
 
 /// How long a delete waits: pods bound to a node get their grace period so
@@ -949,31 +978,24 @@ pub fn decode_continue(token: &str) -> ApiResult<(Revision, String)> {
 fn unknown_fields(input: &Value, output: &Value, path: &str, out: &mut Vec<String>) {
     let mut segments = Vec::new();
     if !path.is_empty() {
-        segments.push(Segment::Key(path));
+        segments.push(Step::Key(path.into()));
     }
     walk_unknown(input, output, &mut segments, out);
-}
-
-/// One step of a field path; the path is only formatted when a field is
-/// actually unknown, so the common case allocates nothing.
-enum Segment<'a> {
-    Key(&'a str),
-    Index(usize),
 }
 
 fn walk_unknown<'a>(
     input: &'a Value,
     output: &Value,
-    path: &mut Vec<Segment<'a>>,
+    path: &mut Vec<Step<'a>>,
     out: &mut Vec<String>,
 ) {
     match (input, output) {
         (Value::Object(a), Value::Object(b)) => {
             for (k, v) in a {
-                path.push(Segment::Key(k));
+                path.push(Step::Key(k.into()));
                 match b.get(k) {
                     Some(bv) => walk_unknown(v, bv, path, out),
-                    None if !v.is_null() => out.push(format_path(path)),
+                    None if !v.is_null() => out.push(render(path, "")),
                     None => {}
                 }
                 path.pop();
@@ -981,29 +1003,13 @@ fn walk_unknown<'a>(
         }
         (Value::Array(a), Value::Array(b)) => {
             for (i, (x, y)) in a.iter().zip(b.iter()).enumerate() {
-                path.push(Segment::Index(i));
+                path.push(Step::Index(i));
                 walk_unknown(x, y, path, out);
                 path.pop();
             }
         }
         _ => {}
     }
-}
-
-fn format_path(path: &[Segment<'_>]) -> String {
-    let mut s = String::new();
-    for seg in path {
-        match seg {
-            Segment::Key(k) => {
-                if !s.is_empty() {
-                    s.push('.');
-                }
-                s.push_str(k);
-            }
-            Segment::Index(i) => s.push_str(&format!("[{i}]")),
-        }
-    }
-    s
 }
 
 #[cfg(test)]

@@ -69,6 +69,14 @@ pub trait Strategy: Send + Sync + 'static {
             .any(|s| s.name == "status")
     }
 
+    /// Whether a DELETE that removes the object at once answers with the
+    /// object (upstream's ReturnDeletedObject: pods, services, namespaces...)
+    /// rather than a `Status` naming it. A deletion left pending (grace
+    /// period, finalizers) answers with the object whatever this says.
+    fn returns_deleted_object(&self) -> bool {
+        false
+    }
+
     /// PUT on a missing object creates it (kube-apiserver's AllowCreateOnUpdate).
     fn allow_create_on_update(&self) -> bool {
         false

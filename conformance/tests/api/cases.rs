@@ -706,3 +706,87 @@ async fn sig_instrumentation_events_api_should_ensure_that_an_event_can_be_fetch
         .unwrap();
     assert!(core.get("test-event").await.is_err());
 }
+
+/// A schemathesis finding: every DELETE answered with the object. Like
+/// upstream, a kind without ReturnDeletedObject (ConfigMap) answers a
+/// `Status` naming the resource once the object is gone; a kind with it
+/// (ServiceAccount) answers the object; and a deletion left pending by a
+/// finalizer answers the object whatever the kind. A deletecollection
+/// answers the list of what it deleted.
+#[tokio::test]
+async fn delete_answers_a_status_or_the_object_as_upstream_does() {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use kube::api::{DeleteParams, Patch, PatchParams};
+    let c = Cluster::start_on(BACKEND);
+    let client = client(&c).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let pp = PostParams::default();
+    let created = cms.create(&pp, &cm("gone", &[], "x")).await.unwrap();
+    let answer = cms.delete("gone", &DeleteParams::default()).await.unwrap();
+    let status = answer.right().expect("a Status for a configmap");
+    assert_eq!(
+        status.status,
+        Some(kube::core::response::StatusSummary::Success)
+    );
+    let details = status.details.expect("details");
+    assert_eq!(details.name, "gone");
+    assert_eq!(details.kind, "configmaps");
+    assert_eq!(Some(details.uid), created.metadata.uid);
+
+    let mut held = cm("held", &[], "x");
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    cms.create(&pp, &held).await.unwrap();
+    let pending = cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let obj = pending
+        .left()
+        .expect("the object while the finalizer holds it");
+    assert!(obj.metadata.deletion_timestamp.is_some());
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+    let sa: ServiceAccount =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "sa"}})).unwrap();
+    sas.create(&pp, &sa).await.unwrap();
+    let answer = sas.delete("sa", &DeleteParams::default()).await.unwrap();
+    assert_eq!(
+        answer
+            .left()
+            .expect("the service account")
+            .metadata
+            .name
+            .as_deref(),
+        Some("sa")
+    );
+
+    for name in ["a", "b"] {
+        cms.create(&pp, &cm(name, &[("batch", "1")], "x"))
+            .await
+            .unwrap();
+    }
+    let answer = cms
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("batch=1"),
+        )
+        .await
+        .unwrap();
+    let list = answer.left().expect("the list of deleted configmaps");
+    let names: Vec<_> = list
+        .items
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert!(cms
+        .list(&ListParams::default().labels("batch=1"))
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}

@@ -9,6 +9,9 @@ use k8s_openapi::api::core::v1 as core;
 
 macro_rules! simple_kind {
     ($name:ident, $ty:ty, $desc:expr) => {
+        simple_kind!($name, $ty, $desc, false);
+    };
+    ($name:ident, $ty:ty, $desc:expr, $returns_deleted:expr) => {
         pub struct $name;
         impl Strategy for $name {
             fn descriptor(&self) -> &ResourceDescriptor {
@@ -18,9 +21,16 @@ macro_rules! simple_kind {
             fn normalize(&self, obj: Value) -> Result<Value, String> {
                 roundtrip::<$ty>(obj)
             }
+            fn returns_deleted_object(&self) -> bool {
+                $returns_deleted
+            }
         }
     };
 }
+
+/// Upstream's ReturnDeletedObject for a kind (see
+/// [`Strategy::returns_deleted_object`]).
+const RETURNS_DELETED_OBJECT: bool = true;
 
 const fn core_kind(
     kind: &'static str,
@@ -62,7 +72,8 @@ simple_kind!(
         "serviceaccount",
         true,
         &["sa"]
-    )
+    ),
+    RETURNS_DELETED_OBJECT
 );
 simple_kind!(
     LimitRanges,
@@ -72,7 +83,8 @@ simple_kind!(
 simple_kind!(
     PodTemplates,
     core::PodTemplate,
-    core_kind("PodTemplate", "podtemplates", "podtemplate", true, &[])
+    core_kind("PodTemplate", "podtemplates", "podtemplate", true, &[]),
+    RETURNS_DELETED_OBJECT
 );
 simple_kind!(
     Events,
@@ -97,7 +109,8 @@ simple_kind!(
             true,
             &["quota"]
         )
-    }
+    },
+    RETURNS_DELETED_OBJECT
 );
 simple_kind!(
     Bindings,

@@ -18,17 +18,7 @@ use super::strategy::Strategy;
 pub use pod::qos_class;
 pub use service::{ServiceAllocators, SERVICE_CIDR_DEFAULT};
 
-pub(crate) const ALL_VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
-pub(crate) const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
+pub(crate) use openapi::discovery::{ALL_VERBS, STATUS_VERBS};
 
 /// Every stored kind, in the order discovery lists them.
 pub fn all() -> Vec<Arc<dyn Strategy>> {

@@ -11,6 +11,10 @@ use crate::registry::strategy::{copy_field, roundtrip, Strategy};
 pub struct Namespaces;
 
 impl Strategy for Namespaces {
+    fn returns_deleted_object(&self) -> bool {
+        true
+    }
+
     fn descriptor(&self) -> &ResourceDescriptor {
         static D: ResourceDescriptor = ResourceDescriptor {
             group: "",

@@ -13,6 +13,10 @@ use crate::registry::{PodAdmission, Registry};
 pub struct Pods;
 
 impl Strategy for Pods {
+    fn returns_deleted_object(&self) -> bool {
+        true
+    }
+
     fn descriptor(&self) -> &ResourceDescriptor {
         static D: ResourceDescriptor = ResourceDescriptor {
             group: "",

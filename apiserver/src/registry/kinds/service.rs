@@ -301,6 +301,10 @@ fn invalid_service(svc: &Value, err: FieldError) -> ApiError {
 }
 
 impl Strategy for Services {
+    fn returns_deleted_object(&self) -> bool {
+        true
+    }
+
     fn descriptor(&self) -> &ResourceDescriptor {
         static D: ResourceDescriptor = ResourceDescriptor {
             group: "",
