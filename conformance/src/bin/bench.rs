@@ -1,5 +1,6 @@
-//! `bench`: the API benchmark. Starts a release `rkube server` on a
-//! temporary data dir (or targets a running one with `--kubeconfig`) and
+//! `bench`: the API benchmark. Starts a release `rkube server` (the API
+//! server alone: no kubelet, scheduler or controllers) on a temporary data
+//! dir (or targets a running one with `--kubeconfig`) and
 //! measures, with a given concurrency, on pods of realistic size:
 //! create/get/update/delete throughput and latency, LIST of N pods, watch
 //! delivery latency to W watchers, server RSS and start-up time — and the
@@ -195,6 +196,14 @@ async fn start_server(bin: &PathBuf, extra: &[String]) -> Server {
         .arg(dir.path().join("data"))
         .arg("--write-kubeconfig")
         .arg(&kubeconfig)
+        // The API server alone: a kubelet on this machine would try to run
+        // every benchmark pod, and the scheduler and controllers would add
+        // their own writes to each one.
+        .args([
+            "--disable-agent",
+            "--disable-scheduler",
+            "--disable-controller-manager",
+        ])
         .args(extra)
         .stderr(std::process::Stdio::null())
         .spawn()
