@@ -1,6 +1,7 @@
 //! The Swagger UI as a user reaches it: `kubectl proxy` in front of the
-//! server, a headless Chromium loading `/swagger-ui/`. The screenshot is
-//! kept in `target/test-artifacts/swagger-ui.png`.
+//! server, a headless Chromium loading `/swagger-ui/`, and "Try it out"
+//! pressed in it. The screenshots are kept in `target/test-artifacts/`
+//! (`swagger-ui.png`, `swagger-ui-try-it-out.png`).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -179,4 +180,37 @@ fn swagger_ui_renders_the_core_operations_through_kubectl_proxy() {
         )
     });
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
+}
+
+/// "Try it out" in a real browser: Playwright (from PyPI, in a virtualenv
+/// the test makes) drives Debian's Chromium through the UI's own buttons
+/// and reads the answers the UI shows (`tests/python/swagger_try_it_out.py`).
+#[test]
+fn swagger_ui_try_it_out_executes_requests_through_kubectl_proxy() {
+    let venv = tempfile::tempdir().unwrap();
+    let python = conformance::python_venv(venv.path(), &["playwright"]);
+    let c = Cluster::start();
+    let proxy = Proxy::start(&c);
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/swagger_try_it_out.py");
+    let shot = artifact_dir().join("swagger-ui-try-it-out.png");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(proxy.url("/swagger-ui/"))
+        .arg(&shot)
+        // Playwright's own browser downloads are never used: the script
+        // launches /usr/bin/chromium.
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .output()
+        .expect("python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stdout.contains("list: 200") && stdout.contains("get: 404"),
+        "{stdout}"
+    );
 }
