@@ -229,6 +229,31 @@ pub fn python_venv(dir: &Path, packages: &[&str]) -> PathBuf {
     venv.join("bin").join("python")
 }
 
+/// Runs `conformance/tests/python/<script>` with a virtualenv's `python`
+/// and `args`; panics with its output unless it succeeds and its last line
+/// is `ok`. Returns what it printed.
+#[track_caller]
+pub fn python_script_ok(python: &Path, script: &str, args: &[&std::ffi::OsStr]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
+    let out = Command::new(python)
+        .arg(path)
+        .args(args)
+        // Playwright (the Swagger UI test) drives Debian's chromium; it
+        // must never try to download a browser of its own.
+        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+        .output()
+        .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim_end().ends_with("ok"),
+        "{script}: stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    stdout
+}
+
 /// A kube-rs client for the kubeconfig at `path`.
 pub async fn kube_client(path: &Path) -> kube::Client {
     let kubeconfig = kube::config::Kubeconfig::read_from(path).expect("kubeconfig");

@@ -191,23 +191,12 @@ fn swagger_ui_try_it_out_executes_requests_through_kubectl_proxy() {
     let python = conformance::python_venv(venv.path(), &["playwright"]);
     let c = Cluster::start();
     let proxy = Proxy::start(&c);
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/swagger_try_it_out.py");
     let shot = artifact_dir().join("swagger-ui-try-it-out.png");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(proxy.url("/swagger-ui/"))
-        .arg(&shot)
-        // Playwright's own browser downloads are never used: the script
-        // launches /usr/bin/chromium.
-        .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
-        .output()
-        .expect("python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stdout.trim_end().ends_with("ok"),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    let url = proxy.url("/swagger-ui/");
+    let stdout = conformance::python_script_ok(
+        &python,
+        "swagger_try_it_out.py",
+        &[url.as_ref(), shot.as_os_str()],
     );
     assert!(
         stdout.contains("list: 200") && stdout.contains("get: 404"),
