@@ -137,6 +137,12 @@ impl Registry {
     /// The bytes stored for an object: everything but `resourceVersion`,
     /// which is the storage revision.
     pub fn encode(obj: &Value) -> Vec<u8> {
+        // Invariant: every stored object has a name (clients' caches key
+        // objects by it; kube-runtime's reflectors panic without one).
+        debug_assert!(
+            !crate::meta::name(obj).is_empty(),
+            "storing an object without a name: {obj}"
+        );
         if obj.pointer("/metadata/resourceVersion").is_none() {
             return serde_json::to_vec(obj).expect("JSON values always serialize");
         }

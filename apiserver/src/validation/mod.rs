@@ -9,6 +9,7 @@
 
 pub mod apps;
 pub mod conditions;
+pub mod coordination;
 pub mod core;
 pub mod discovery;
 pub mod field_error;
@@ -36,6 +37,7 @@ pub fn validate(kind: &str, obj: &Value) -> FieldErrors {
         "ControllerRevision" => apps::controller_revision::validate_controller_revision(obj),
         "EndpointSlice" => discovery::validate_endpoint_slice(obj),
         "PodDisruptionBudget" => policy::validate_pod_disruption_budget(obj),
+        "Lease" => coordination::validate_lease(obj),
         _ => core::validate(kind, obj),
     }
 }
@@ -51,6 +53,7 @@ pub fn validate_update(kind: &str, obj: &Value, old: &Value) -> FieldErrors {
         }
         "EndpointSlice" => discovery::validate_endpoint_slice_update(obj, old),
         "PodDisruptionBudget" => policy::validate_pod_disruption_budget_update(obj, old),
+        "Lease" => coordination::validate_lease_update(obj, old),
         _ => core::validate_update(kind, obj, old),
     }
 }
