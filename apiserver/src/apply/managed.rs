@@ -317,13 +317,15 @@ pub const ANCIENT_CHANGES: &str = "ancient-changes";
 /// when it becomes that version's `ancient-changes` entry and takes the
 /// other's fields and (newer) time. `Apply` entries are never folded.
 pub fn cap_update_managers(entries: &mut Vec<Entry>, cap: usize) {
-    let mut updaters: Vec<usize> = (0..entries.len())
-        .filter(|&i| entries[i].operation == Operation::Update)
-        .collect();
-    let mut count = updaters.len();
+    let is_update = |e: &Entry| e.operation == Operation::Update;
+    let mut count = entries.iter().filter(|e| is_update(e)).count();
+    // Every write comes here: nothing is allocated when under the cap.
     if count <= cap {
         return;
     }
+    let mut updaters: Vec<usize> = (0..entries.len())
+        .filter(|&i| is_update(&entries[i]))
+        .collect();
     updaters.sort_by(|&a, &b| {
         let (a, b) = (&entries[a], &entries[b]);
         (&a.time, &a.manager).cmp(&(&b.time, &b.manager))

@@ -840,18 +840,22 @@ impl Registry {
         list_opts: &ListOptions,
         opts: &DeleteOptions,
     ) -> ApiResult<Value> {
-        let list = self.list(s, ns, list_opts).await?;
-        let mut deleted = Vec::new();
-        for item in list["items"].as_array().into_iter().flatten() {
-            let item_ns = meta::namespace(item).to_string();
+        let mut list = self.list(s, ns, list_opts).await?;
+        let items = match list.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
+        let mut deleted = Vec::with_capacity(items.len());
+        for item in items {
+            let item_ns = meta::namespace(&item).to_string();
             let item_ns = (!item_ns.is_empty()).then_some(item_ns);
             match self
-                .delete(s.as_ref(), item_ns.as_deref(), meta::name(item), opts)
+                .delete(s.as_ref(), item_ns.as_deref(), meta::name(&item), opts)
                 .await
             {
                 // Like upstream, the answer lists the items as they were
                 // listed, not as each delete left them.
-                Ok(_) => deleted.push(item.clone()),
+                Ok(_) => deleted.push(item),
                 Err(e) if e.reason == Reason::NotFound => {}
                 Err(e) => return Err(e),
             }
